@@ -1,0 +1,57 @@
+# Two entry points, each installing what it needs on a fresh machine:
+#   make check   build the kernel with the series, boot it, run the suite, write reports/
+#   make test    lint, host unit tests and the VM integration tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLAVOUR ?= default
+WORKERS ?= 1
+BASE ?= 6.1
+HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR)
+APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
+	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
+	build-essential kmod perl
+
+.PHONY: check test deps venv lint unit prepare clean
+
+check: deps venv
+	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
+
+test: deps venv lint
+	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
+	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
+		$(HARNESS_ARGS) $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit -q
+
+lint: venv
+	$(BIN)/ruff check harness guest tests
+	$(BIN)/mypy
+
+prepare: deps venv
+	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "missing Debian packages:" $$missing "(install them, or run as root)"; exit 1; \
+		fi; \
+		echo "installing:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf reports $(VENV)

@@ -1,0 +1,72 @@
+"""KVM when it works, TCG otherwise.
+
+/dev/kvm can exist and still fail at run time ("KVM internal error"), so a
+short probe boots the kernel with no root filesystem under KVM: if the kernel
+gets as far as panicking about the missing root, KVM works. The verdict is
+cached per host boot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.paths import cache_dir
+from harness.proc import file_lock, say
+from harness.qemu import x86_64
+
+PROBE_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Accel:
+    name: str      # "kvm" or "tcg"
+    reason: str    # why this one: kept in reports
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def probe_kvm(kernel: Path) -> tuple[bool, str]:
+    cmd = [x86_64.BINARY, "-accel", "kvm", "-cpu", "host", "-m", "256", "-display", "none",
+           "-monitor", "none", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
+           "-append", f"console={x86_64.CONSOLE} panic=-1"]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
+                                timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        output = result.stdout + result.stderr
+    except subprocess.TimeoutExpired as exc:
+        raw = exc.stdout or b""
+        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        if "KVM internal error" not in output:
+            return False, f"KVM probe hung for {PROBE_TIMEOUT} s"
+    if "Kernel panic" in output or "VFS:" in output:
+        return True, "KVM probe booted the kernel"
+    lines = [ln for ln in output.splitlines() if "KVM" in ln or "kvm" in ln]
+    return False, "KVM probe failed: " + (lines[0].strip() if lines else output.strip()[-200:])
+
+
+def choose_accel(kernel: Path) -> Accel:
+    forced = os.environ.get("MUSE_HARNESS_ACCEL")
+    if forced in ("kvm", "tcg"):
+        return Accel(forced, "forced by MUSE_HARNESS_ACCEL")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Accel("tcg", "no usable /dev/kvm")
+    verdict_file = cache_dir("accel") / f"{_boot_id()}.json"
+    with file_lock(cache_dir("locks") / "accel.lock"):
+        if verdict_file.is_file():
+            data = json.loads(verdict_file.read_text())
+            return Accel(data["name"], data["reason"] + " (cached for this host boot)")
+        works, reason = probe_kvm(kernel)
+        accel = Accel("kvm" if works else "tcg", reason)
+        verdict_file.write_text(json.dumps({"name": accel.name, "reason": accel.reason}))
+    if not works:
+        say(f"{reason}; falling back to TCG")
+    return accel

@@ -1,0 +1,181 @@
+"""Phase 4: build the kernel out of tree, with ccache and progress, once per cache key.
+
+build_kernel() strings the phases together: source -> series -> kconfig ->
+make. The key covers the source version, the exact patch contents and the
+config fragments; an unchanged kernel is not rebuilt, a changed patch is
+rebuilt incrementally in the same build directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.errors import BuildError
+from harness.kconfig import configure, flavour
+from harness.paths import cache_dir
+from harness.proc import file_lock, run_logged, say, sha256_files
+from harness.series import Series, apply_series, read_series
+from harness.source import Source, get_source
+
+# Bump when the way a kernel is built changes, to invalidate cached builds.
+BUILD_RECIPE = "1"
+BUILD_TIMEOUT = 3 * 3600
+KBUILD_STEP = re.compile(rb"^\s{2}([A-Z][A-Z0-9_]{1,11})\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    base: str = "6.1"
+    flavour: str = "default"
+    kernel_src: Path | None = None
+    as_posted: bool = False
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def build_name(self) -> str:
+        name = f"{self.base}-{self.flavour}"
+        if self.as_posted:
+            name += "-as-posted"
+        if self.kernel_src:
+            path = str(self.kernel_src.expanduser().resolve())
+            name += "-user-" + hashlib.sha256(path.encode()).hexdigest()[:8]
+        return name
+
+
+@dataclass(frozen=True)
+class KernelBuild:
+    """A built kernel: what the VM phase needs, and what reports record."""
+
+    name: str
+    base: str
+    flavour: str
+    builddir: Path
+    bzimage: Path
+    modules: Path | None      # directory to mount at /lib/modules in the guest
+    release: str
+    origin: str
+    patches: tuple[str, ...]
+    rebuilt: bool
+    seconds: float
+
+    def summary(self) -> dict[str, object]:
+        data = asdict(self)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
+
+
+def _make_cmd(tree: Path, builddir: Path, jobs: int) -> list[str]:
+    cc = "ccache gcc" if shutil.which("ccache") else "gcc"
+    return ["make", "-C", str(tree), f"O={builddir}", "ARCH=x86_64", f"CC={cc}",
+            f"HOSTCC={cc}", f"-j{jobs}", "KBUILD_BUILD_USER=muse", "KBUILD_BUILD_HOST=harness",
+            "KBUILD_BUILD_TIMESTAMP=2021-01-24"]
+
+
+def _run_make(make: list[str], targets: list[str], log: Path, expected: int) -> int:
+    """make with a running count of kbuild steps on stderr; returns the step count."""
+    env = dict(os.environ, CCACHE_DIR=str(cache_dir("ccache")))
+    tty = sys.stderr.isatty()
+    steps, last_note, start = 0, time.monotonic(), time.monotonic()
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join([*make, *targets])}\n".encode())
+        proc = subprocess.Popen([*make, *targets], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                match = KBUILD_STEP.match(line)
+                if not match:
+                    continue
+                steps += 1
+                now = time.monotonic()
+                if now - start > BUILD_TIMEOUT:
+                    raise BuildError(f"build exceeded {BUILD_TIMEOUT} s; log: {log}")
+                of = f"/~{expected}" if expected else ""
+                what = f"{match.group(1).decode()} {match.group(2).decode()[-60:]}"
+                if tty:
+                    print(f"\r\033[K  [{steps}{of}] {what}", end="", file=sys.stderr, flush=True)
+                elif now - last_note > 20:
+                    say(f"building: {steps}{of} steps, {int(now - start)} s ({what})")
+                    last_note = now
+            rc = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if tty:
+                print("\r\033[K", end="", file=sys.stderr, flush=True)
+    if rc != 0:
+        errors = [ln for ln in log.read_text(errors="replace").splitlines()[-400:]
+                  if "error" in ln.lower() or "undefined" in ln]
+        raise BuildError(f"make {' '.join(targets)} failed (exit {rc}); full log: {log}\n"
+                         + "\n".join(errors[-30:]))
+    return steps
+
+
+def _write_metadata(builddir: Path, data: dict[str, object]) -> None:
+    (builddir / "metadata.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def build_kernel(request: BuildRequest) -> KernelBuild:
+    fl = flavour(request.flavour)
+    builddir = cache_dir("build", request.build_name())
+    log = builddir / "build.log"
+    start = time.monotonic()
+    with file_lock(cache_dir("locks") / "build.lock"):
+        source: Source = get_source(request.base, request.kernel_src)
+        series = Series(request.base, (), 0) if source.has_muse else \
+            read_series(request.base, request.as_posted)
+        key = sha256_files(list(fl.fragments), extra="\0".join(
+            [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
+        # The user's tree can change under us at any time: always let make decide.
+        cacheable = not source.has_muse
+        stamp = builddir / "build-key"
+        metadata: dict[str, object] = {
+            "request": asdict(request), "source": asdict(source), "key": key,
+            "patches": [p.name for p in series.patches], "fixes": series.fixes,
+            "fragments": [f.name for f in fl.fragments], "started": time.time(),
+            "status": "building",
+        }
+        bzimage = builddir / "arch/x86/boot/bzImage"
+        hit = cacheable and stamp.is_file() and stamp.read_text() == key and bzimage.is_file()
+        if hit:
+            say(f"kernel {request.build_name()} is up to date (cache key {key[:12]})")
+        else:
+            _write_metadata(builddir, metadata)
+            stamp.unlink(missing_ok=True)
+            log.write_bytes(b"")
+            tree = apply_series(source, series)
+            make = _make_cmd(tree, builddir, request.jobs)
+            say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
+            configure(tree, builddir, fl.fragments, make, log)
+            counts = cache_dir("build") / f"{request.build_name()}.steps"
+            expected = int(counts.read_text()) if counts.is_file() else 0
+            say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
+                f"(-j{request.jobs}, log: {log})")
+            steps = _run_make(make, ["bzImage", "modules"], log, expected)
+            if steps > expected:
+                counts.write_text(str(steps))
+            modroot = builddir / "modroot"
+            shutil.rmtree(modroot, ignore_errors=True)
+            run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
+                        "modules_install"], log, error=BuildError, what="modules_install")
+            stamp.write_text(key)
+        release = (builddir / "include/config/kernel.release").read_text().strip()
+        modules = builddir / "modroot/lib/modules"
+        result = KernelBuild(
+            name=request.build_name(), base=request.base, flavour=request.flavour,
+            builddir=builddir, bzimage=bzimage, modules=modules if modules.is_dir() else None,
+            release=release, origin=source.origin,
+            patches=tuple(p.name for p in series.patches), rebuilt=not hit,
+            seconds=round(time.monotonic() - start, 1))
+        metadata.update(status="done", result=result.summary())
+        _write_metadata(builddir, metadata)
+        return result

@@ -1,0 +1,201 @@
+"""muse-harness: build, run, shell, check.
+
+    muse-harness build                      # prints the bzImage path
+    muse-harness prepare                    # kernel and guest root filesystem
+    muse-harness run -- cat /proc/mtd       # boots, runs, exits with the command's status
+    muse-harness shell                      # interactive guest shell
+    muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from harness.build import BuildRequest, KernelBuild, build_kernel
+from harness.errors import HarnessError
+from harness.paths import REPO
+from harness.proc import say
+from harness.report import write_summary
+from harness.rootfs import build_rootfs
+from harness.vm import VM
+
+CHECK_TIMEOUT = 3 * 3600
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", default="6.1", help="kernel base (kernel/series/<base>)")
+    parser.add_argument("--kernel-src", type=Path, help="your own kernel tree (read-only to us)")
+    parser.add_argument("--flavour", default="default", help="config flavour (kernel/flavours.toml)")
+    parser.add_argument("--as-posted", action="store_true", help="leave out the fix patches")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+
+
+def _request(args: argparse.Namespace) -> BuildRequest:
+    return BuildRequest(base=args.base, flavour=args.flavour, kernel_src=args.kernel_src,
+                        as_posted=args.as_posted, jobs=args.jobs)
+
+
+def _vm_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--smp", type=int, default=2)
+    parser.add_argument("--memory", type=int, default=1024, help="MiB")
+    parser.add_argument("--logdir", type=Path, default=REPO / "reports" / "cli",
+                        help="console logs go here")
+
+
+def _boot(args: argparse.Namespace) -> tuple[KernelBuild, VM]:
+    kernel = build_kernel(_request(args))
+    rootfs = build_rootfs()
+    vm = VM(kernel, rootfs, args.logdir, name=args.command, smp=args.smp,
+            memory_mb=args.memory)
+    say(f"booting {kernel.release} ({kernel.flavour}); console: {args.logdir}")
+    vm.start()
+    say(f"guest ready in {vm.boot_seconds} s ({vm.accel.name}: {vm.accel.reason})")
+    return kernel, vm
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    kernel = build_kernel(_request(args))
+    print(kernel.bzimage)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    kernel = build_kernel(_request(args))
+    rootfs = build_rootfs()
+    print(kernel.bzimage)
+    print(rootfs.image)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    words = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not words:
+        raise HarnessError("run needs a command: muse-harness run -- CMD [ARGS...]")
+    command = words[0] if len(words) == 1 else shlex.join(words)
+    _, vm = _boot(args)
+    try:
+        result = vm.run(command, timeout=args.timeout, stream=True)
+        assert vm.console is not None
+        if vm.console.splats:
+            say(f"kernel splat on the console: {vm.console.splats[0].title} "
+                f"(see {vm.console.path})")
+        return result.exit_status
+    finally:
+        vm.close()
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    _, vm = _boot(args)
+    try:
+        assert vm.ssh is not None
+        ssh = ["ssh", "-t", "-p", str(vm.ssh.port), "-i", str(vm.ssh.key),
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "root@127.0.0.1"]
+        return subprocess.run(ssh, check=False).returncode
+    finally:
+        vm.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    reports = args.reports.resolve()
+    reports.mkdir(parents=True, exist_ok=True)
+    for stale in [*reports.glob("session-*.json"), reports / "junit.xml"]:
+        stale.unlink(missing_ok=True)
+    kernel = build_kernel(_request(args))
+    rootfs = build_rootfs()
+    pytest_cmd = [sys.executable, "-m", "pytest", *(args.paths or ["tests"]),
+                  f"--junitxml={reports / 'junit.xml'}", f"--reports={reports}",
+                  f"--base={args.base}", f"--flavour={args.flavour}", "-ra"]
+    if args.kernel_src:
+        pytest_cmd.append(f"--kernel-src={args.kernel_src}")
+    if args.as_posted:
+        pytest_cmd.append("--as-posted")
+    if args.k:
+        pytest_cmd += ["-k", args.k]
+    if args.workers > 1:
+        pytest_cmd += ["-n", str(args.workers)]
+    say("running: " + shlex.join(pytest_cmd))
+    proc = subprocess.Popen(pytest_cmd, cwd=REPO, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        say(f"the suite exceeded its {args.timeout} s limit; stopping it")
+        rc = 124
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    summary = write_summary(reports, {
+        "base": args.base, "flavour": args.flavour, "as_posted": args.as_posted,
+        "kernel": kernel.summary(), "rootfs": {"image": str(rootfs.image), "key": rootfs.key,
+                                               "rebuilt": rootfs.rebuilt,
+                                               "seconds": rootfs.seconds},
+        "pytest_exit": rc, "wall_seconds": round(time.monotonic() - start, 1),
+        "workers_requested": args.workers,
+    })
+    t = summary["tests"]
+    say(f"{t['passed']} passed, {t['failed']} failed, {t['errors']} errors, "
+        f"{t['skipped']} skipped in {summary['wall_seconds']} s; reports in {reports}")
+    return rc
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through finally: the VM is closed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="muse-harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="build the kernel; print the bzImage path")
+    _common(p)
+    p.set_defaults(func=cmd_build)
+    p = sub.add_parser("prepare", help="build the kernel and the guest root filesystem")
+    _common(p)
+    p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("run", help="boot, run a command in the guest, exit with its status")
+    _common(p)
+    _vm_args(p)
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds for the command")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("shell", help="boot and open an interactive shell in the guest")
+    _common(p)
+    _vm_args(p)
+    p.set_defaults(func=cmd_shell)
+    p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
+    _common(p)
+    p.add_argument("-k", help="only tests matching this pytest expression")
+    p.add_argument("-n", "--workers", type=int, default=1, help="parallel VMs (pytest-xdist)")
+    p.add_argument("--reports", type=Path, default=REPO / "reports")
+    p.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, help="for the whole suite")
+    p.add_argument("paths", nargs="*", help="test paths (default: tests)")
+    p.set_defaults(func=cmd_check)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except HarnessError as exc:
+        print(f"muse-harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("muse-harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

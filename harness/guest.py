@@ -1,0 +1,138 @@
+"""What a test holds: one VM, reused across tests, and a per-test handle on it.
+
+VMPool keeps one VM per worker for the flavour in use and boots a fresh one
+after a splat, a death or a hang. TestGuest brackets one test with markers in
+the guest's kmsg, so that the console slice between them is that test's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.build import BuildRequest, KernelBuild, build_kernel
+from harness.console import Splat, scan_text
+from harness.errors import HarnessError, VMError
+from harness.rootfs import Rootfs, build_rootfs
+from harness.ssh import CommandResult, GuestProcess
+from harness.vm import VM
+
+
+@dataclass
+class PoolOptions:
+    base: str
+    flavour: str
+    kernel_src: Path | None
+    as_posted: bool
+    smp: int
+    memory_mb: int
+    logdir: Path
+    worker: str
+
+
+@dataclass
+class VMPool:
+    options: PoolOptions
+    kernels: dict[str, KernelBuild] = field(default_factory=dict)
+    rootfs: Rootfs | None = None
+    vm: VM | None = None
+    vm_flavour: str = ""
+    tainted: str = ""          # why the current VM must not serve the next test
+    boot_times: list[float] = field(default_factory=list)
+    accel: str = ""
+    accel_reason: str = ""
+
+    def kernel(self, flavour: str) -> KernelBuild:
+        if flavour not in self.kernels:
+            o = self.options
+            self.kernels[flavour] = build_kernel(BuildRequest(
+                base=o.base, flavour=flavour, kernel_src=o.kernel_src, as_posted=o.as_posted))
+        return self.kernels[flavour]
+
+    def get(self, flavour: str) -> VM:
+        """A running VM of flavour, booting one when needed."""
+        if self.vm is not None and (self.tainted or self.vm_flavour != flavour
+                                    or not self.vm.running()):
+            self.vm.close()
+            self.vm = None
+        if self.vm is None:
+            kernel = self.kernel(flavour)
+            if self.rootfs is None:
+                self.rootfs = build_rootfs()
+            vm = VM(kernel, self.rootfs, self.options.logdir,
+                    name=f"{self.options.worker}-{flavour}-{len(self.boot_times) + 1}",
+                    smp=self.options.smp, memory_mb=self.options.memory_mb)
+            try:
+                vm.start()
+            finally:
+                self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
+            self.vm, self.vm_flavour, self.tainted = vm, flavour, ""
+            self.boot_times.append(vm.boot_seconds)
+        return self.vm
+
+    def close(self) -> None:
+        if self.vm:
+            self.vm.close()
+            self.vm = None
+
+
+class TestGuest:
+    """The guest as one test sees it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, pool: VMPool, vm: VM, test_id: str) -> None:
+        self.pool, self.vm, self.test_id = pool, vm, test_id
+        self.start = vm.mark(f"START {test_id}")
+        self.end: int | None = None
+        self.processes: list[GuestProcess] = []
+        self.started_at = time.monotonic()
+
+    @property
+    def console(self) -> str:
+        """The console since this test's start marker."""
+        assert self.vm.console is not None
+        return self.vm.console.text(self.start, self.end)
+
+    def _fatal(self, exc: HarnessError) -> VMError:
+        self.pool.tainted = f"{type(exc).__name__}: {exc}"
+        return VMError(f"{exc}\n--- console since the test started ---\n{self.console}")
+
+    def run(self, command: str, timeout: float | None = None, *,
+            stdin: bytes | None = None) -> CommandResult:
+        try:
+            return self.vm.run(command, timeout, stdin=stdin)
+        except HarnessError as exc:
+            raise self._fatal(exc) from None
+
+    def check(self, command: str, timeout: float | None = None) -> CommandResult:
+        """run() that fails the test unless the command exits 0."""
+        result = self.run(command, timeout)
+        if not result.ok:
+            raise AssertionError(f"guest command failed:\n{result.describe()}")
+        return result
+
+    def spawn(self, command: str) -> GuestProcess:
+        try:
+            proc = self.vm.spawn(command)
+        except HarnessError as exc:
+            raise self._fatal(exc) from None
+        self.processes.append(proc)
+        return proc
+
+    def finish(self) -> tuple[str, list[Splat]]:
+        """Stop what the test left running, write the end marker, scan the slice."""
+        live = [str(p.pid) for p in self.processes if p.running()]
+        try:
+            if live:
+                self.vm.run(f"kill -9 {' '.join(live)} 2>/dev/null; true", timeout=30)
+            self.end = self.vm.mark(f"END {self.test_id}")
+        except HarnessError as exc:
+            self.pool.tainted = f"end of test: {exc}"
+            self.end = None
+        text = self.console
+        splats = scan_text(text)
+        if splats:
+            self.pool.tainted = "kernel splat: " + splats[0].title
+        return text, splats

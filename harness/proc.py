@@ -1,0 +1,68 @@
+"""Running host commands with their output kept in a log file."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def say(msg: str) -> None:
+    """Progress for the user: always on stderr so stdout stays machine-readable."""
+    print(f"muse-harness: {msg}", file=sys.stderr, flush=True)
+
+
+def run_logged(
+    cmd: Sequence[str | os.PathLike[str]],
+    log: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    error: type[HarnessError] = HarnessError,
+    what: str = "",
+) -> None:
+    """Run cmd with stdout and stderr appended to log; raise error with its tail on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(map(str, cmd))}\n".encode())
+        out.flush()
+        rc = subprocess.run(
+            [str(c) for c in cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, check=False,
+        ).returncode
+    if rc != 0:
+        raise error(f"{what or cmd[0]} failed (exit {rc}); last lines of {log}:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        data = path.read_bytes()[-16384:].decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def sha256_files(paths: Sequence[Path], extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock held across processes, so parallel workers build once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,155 @@
+"""pytest plugin (entry point pytest11): fixtures, markers and splat checks.
+
+Fixtures: kernel_build, guest_rootfs, vm (a TestGuest: the per-worker VM,
+bracketed by kmsg markers) and run (vm.run). A kernel splat in a test's
+console slice fails the test and attaches the slice; so does a dead or hung
+VM, which is then rebooted for the next test. Under CI=true a skipped VM
+test counts as a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.build import KernelBuild
+from harness.guest import PoolOptions, TestGuest, VMPool
+from harness.rootfs import Rootfs, build_rootfs
+from harness.ssh import CommandResult
+
+POOL_KEY = pytest.StashKey[VMPool]()
+GUEST_KEY = pytest.StashKey[TestGuest]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("muse-harness")
+    group.addoption("--base", default="6.1", help="kernel base with a series in kernel/series/")
+    group.addoption("--flavour", default="default", help="kernel flavour (kernel/flavours.toml)")
+    group.addoption("--kernel-src", default=None, help="your own kernel tree (never written to)")
+    group.addoption("--as-posted", action="store_true",
+                    help="build the series without its fix patches")
+    group.addoption("--vm-smp", type=int, default=2, help="guest CPUs")
+    group.addoption("--vm-memory", type=int, default=1024, help="guest memory in MiB")
+    group.addoption("--reports", default="reports", help="where consoles and session data go")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _reports(config: pytest.Config) -> Path:
+    path = Path(config.getoption("--reports")).resolve()
+    (path / "consoles").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pool(config: pytest.Config) -> VMPool:
+    if POOL_KEY not in config.stash:
+        src = config.getoption("--kernel-src")
+        config.stash[POOL_KEY] = VMPool(PoolOptions(
+            base=config.getoption("--base"), flavour=config.getoption("--flavour"),
+            kernel_src=Path(src) if src else None, as_posted=config.getoption("--as-posted"),
+            smp=config.getoption("--vm-smp"), memory_mb=config.getoption("--vm-memory"),
+            logdir=_reports(config) / "consoles", worker=_worker()))
+    return config.stash[POOL_KEY]
+
+
+def _flavour_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("flavour")
+    return str(marker.args[0]) if marker else str(item.config.getoption("--flavour"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests of one flavour run back to back, so a worker boots each flavour once.
+    default = config.getoption("--flavour")
+    items.sort(key=lambda it: "" if _flavour_of(it) == default else _flavour_of(it))
+    for item in items:
+        if "vm" in getattr(item, "fixturenames", ()) or "run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vm)
+
+
+@pytest.fixture(scope="session")
+def kernel_build(pytestconfig: pytest.Config) -> KernelBuild:
+    pool = _pool(pytestconfig)
+    return pool.kernel(pool.options.flavour)
+
+
+@pytest.fixture(scope="session")
+def guest_rootfs(pytestconfig: pytest.Config) -> Rootfs:
+    pool = _pool(pytestconfig)
+    if pool.rootfs is None:
+        pool.rootfs = build_rootfs()
+    return pool.rootfs
+
+
+@pytest.fixture
+def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
+    pool = _pool(request.config)
+    machine = pool.get(_flavour_of(request.node))
+    guest = TestGuest(pool, machine, re.sub(r"\s+", "_", request.node.nodeid))
+    request.node.stash[GUEST_KEY] = guest
+    yield guest
+
+
+@pytest.fixture
+def run(vm: TestGuest) -> Callable[..., CommandResult]:
+    return vm.run
+
+
+def _slice_name(nodeid: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", nodeid)[-150:] + ".log"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    failed = False
+    try:
+        return (yield)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        guest = item.stash.get(GUEST_KEY, None)
+        if guest is not None:
+            text, splats = guest.finish()
+            path = _reports(item.config) / "consoles" / _slice_name(item.nodeid)
+            path.write_text(text)
+            if failed or splats:
+                item.add_report_section("call", "guest console", text)
+            if splats and not failed:
+                kinds = ", ".join(f"{s.kind.name}: {s.title}" for s in splats)
+                pytest.fail(f"kernel splat during the test ({kinds}); console slice in {path}",
+                            pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    report = yield
+    assert isinstance(report, pytest.TestReport)
+    if report.skipped and item.get_closest_marker("vm") and os.environ.get("CI") == "true":
+        report.outcome = "failed"
+        report.longrepr = f"VM test skipped under CI=true, which counts as a failure: " \
+                          f"{report.longrepr}"
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    pool = session.config.stash.get(POOL_KEY, None)
+    if pool is None:
+        return
+    pool.close()
+    data = {
+        "worker": _worker(), "accel": pool.accel, "accel_reason": pool.accel_reason,
+        "boot_seconds": pool.boot_times, "finished": time.time(),
+        "kernels": {name: k.summary() for name, k in pool.kernels.items()},
+        "rootfs": str(pool.rootfs.image) if pool.rootfs else None,
+    }
+    (_reports(session.config) / f"session-{_worker()}.json").write_text(
+        json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""One small module per QEMU architecture: binary, machine and console facts."""

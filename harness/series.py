@@ -1,0 +1,178 @@
+"""Phase 2: apply kernel/series/<base>/series with git am, one commit per patch.
+
+The scratch repository tags the commit after each patch with a hash of the
+chain of patches so far. Re-applying a series checks out the longest chain
+already there and applies only the rest: git rewrites only files that differ,
+so an unchanged patch costs no rebuild and a changed one an incremental one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import SeriesError
+from harness.paths import SERIES_DIR, cache_dir
+from harness.proc import say
+from harness.source import Source
+
+FIXES_MARKER = re.compile(r"^#\s*-+\s*fixes\s*-+\s*$", re.I)
+GIT_ID = ["-c", "user.name=muse-harness", "-c", "user.email=harness@muse-harness.invalid",
+          "-c", "core.autocrlf=false", "-c", "gc.auto=0", "-c", "advice.detachedHead=false"]
+
+
+@dataclass(frozen=True)
+class Series:
+    base: str
+    patches: tuple[Path, ...]
+    fixes: int            # how many of the patches (at the end) are fix patches
+
+    def chain_id(self) -> str:
+        """Identifies the exact patch contents, in order."""
+        digest = hashlib.sha256(self.base.encode())
+        for patch in self.patches:
+            digest.update(patch.read_bytes())
+        return digest.hexdigest()[:16]
+
+
+def read_series(base: str, as_posted: bool = False) -> Series:
+    directory = SERIES_DIR / base
+    series_file = directory / "series"
+    if not series_file.is_file():
+        known = sorted(p.name for p in SERIES_DIR.iterdir() if (p / "series").is_file()) \
+            if SERIES_DIR.is_dir() else []
+        raise SeriesError(f"no series for base {base!r}: {series_file} is missing "
+                          f"(bases with a series: {', '.join(known) or 'none'})")
+    patches: list[Path] = []
+    fixes = 0
+    in_fixes = False
+    for number, raw in enumerate(series_file.read_text().splitlines(), 1):
+        line = raw.strip()
+        if FIXES_MARKER.match(line):
+            in_fixes = True
+            continue
+        if not line or line.startswith("#"):
+            continue
+        patch = directory / line
+        if not patch.is_file():
+            raise SeriesError(f"{series_file}:{number}: patch {line} does not exist")
+        if in_fixes:
+            if as_posted:
+                continue
+            fixes += 1
+        patches.append(patch)
+    return Series(base, tuple(patches), fixes)
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["git", *GIT_ID, "-C", str(repo), *args],
+                            capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise SeriesError(f"git {' '.join(args)} in {repo} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def _init_repo(repo: Path) -> None:
+    say(f"recording pristine source as a git commit in {repo} (once)")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A", "-f")
+    _git(repo, "commit", "-q", "--no-verify", "-m", "pristine")
+    _git(repo, "tag", "-f", "harness/pristine")
+
+
+def scratch_repo(source: Source) -> Path:
+    """A git repository holding source as its pristine commit, ours to modify."""
+    if not source.user:
+        repo = source.path  # our own extraction in the cache
+        if not (repo / ".git").is_dir():
+            _init_repo(repo)
+        return repo
+    key = hashlib.sha256(str(source.path).encode()).hexdigest()[:12]
+    repo = cache_dir("trees") / f"user-{key}"
+    say(f"copying {source.path} to {repo} (your tree is never modified)")
+    subprocess.run(["rsync", "-a", "--delete", "--exclude=/.git", "--exclude=/.git/",
+                    f"{source.path}/", f"{repo}/"], check=True)
+    if not (repo / ".git").is_dir():
+        _init_repo(repo)
+    elif _git(repo, "status", "--porcelain").stdout.strip():
+        _git(repo, "add", "-A", "-f")
+        _git(repo, "commit", "-q", "--no-verify", "-m", "pristine (refreshed)")
+        _git(repo, "tag", "-f", "harness/pristine")
+    return repo
+
+
+def _failing_hunk(patch: Path, path: str, line: int) -> str:
+    """The hunk of patch that touches path at old line number line."""
+    text = patch.read_text(errors="replace").splitlines()
+    in_file = False
+    hunk: list[str] = []
+    for row in text:
+        if row.startswith("diff --git "):
+            in_file = row.endswith(f" b/{path}")
+            if hunk:
+                break
+            continue
+        if not in_file:
+            continue
+        if row.startswith("@@"):
+            if hunk:
+                break
+            match = re.match(r"@@ -(\d+)", row)
+            if match and int(match.group(1)) == line:
+                hunk.append(row)
+        elif hunk:
+            if row == "-- ":
+                break
+            hunk.append(row)
+    return "\n".join(hunk)
+
+
+def _explain_failure(repo: Path, patch: Path) -> str:
+    check = subprocess.run(["git", "-C", str(repo), "apply", "--check", "-v", str(patch)],
+                           capture_output=True, text=True, check=False)
+    lines = [f"patch {patch.name} does not apply"]
+    match = re.search(r"error: patch failed: (.+):(\d+)", check.stderr)
+    if match:
+        lines.append(f"  first failing hunk: {match.group(1)} at line {match.group(2)}")
+        hunk = _failing_hunk(patch, match.group(1), int(match.group(2)))
+        if hunk:
+            lines.append("  " + hunk.replace("\n", "\n  "))
+    missing = re.findall(r"error: (.+): No such file or directory", check.stderr)
+    lines.extend(f"  file missing in the tree: {name}" for name in missing)
+    if len(lines) == 1:
+        lines.append(check.stderr.strip()[-2000:])
+    return "\n".join(lines)
+
+
+def apply_series(source: Source, series: Series) -> Path:
+    """A tree with the series applied; returns its path. The caller holds the build lock."""
+    if source.has_muse:
+        say(f"{source.path} already carries fs/fuse/muse.c: building it as it is")
+        return source.path
+    repo = scratch_repo(source)
+    if (repo / ".git" / "rebase-apply").exists():
+        _git(repo, "am", "--abort", check=False)
+    pristine = _git(repo, "rev-parse", "harness/pristine").stdout.strip()
+    chain, tags = pristine, []
+    for patch in series.patches:
+        chain = hashlib.sha256(chain.encode() + patch.read_bytes()).hexdigest()[:20]
+        tags.append(f"harness/{chain}")
+    existing = set(_git(repo, "tag", "-l", "harness/*").stdout.split())
+    done = 0
+    while done < len(tags) and tags[done] in existing:
+        done += 1
+    _git(repo, "checkout", "-q", "-f", "--detach",
+         tags[done - 1] if done else "harness/pristine")
+    if done < len(tags):
+        say(f"applying {len(tags) - done} of {len(tags)} patches with git am")
+    for patch, tag in zip(series.patches[done:], tags[done:], strict=True):
+        result = _git(repo, "am", "-q", "--whitespace=nowarn", str(patch), check=False)
+        if result.returncode != 0:
+            message = _explain_failure(repo, patch)
+            _git(repo, "am", "--abort", check=False)
+            raise SeriesError(f"{message}\n(base tree: {source.origin})")
+        _git(repo, "tag", "-f", tag)
+    return repo

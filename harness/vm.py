@@ -1,0 +1,287 @@
+"""Phase 5: boot the kernel and the root filesystem under QEMU and drive the guest.
+
+The serial console is read by pexpect in a thread, written whole to a log
+file and scanned for splats as it streams. Ready means SSH answers. QEMU dies
+with us on every path: close() on normal exit and on exceptions (Ctrl-C
+included), an atexit hook for VMs left open, and PR_SET_PDEATHSIG when the
+harness process itself is killed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pexpect
+
+from harness.accel import Accel, choose_accel
+from harness.build import KernelBuild
+from harness.console import ConsoleScanner, Splat
+from harness.errors import VMError
+from harness.paths import REPO
+from harness.qemu import x86_64
+from harness.rootfs import GUEST, Rootfs
+from harness.ssh import CommandResult, GuestProcess, GuestSSH
+
+TCG_FACTOR = 4.0
+PR_SET_PDEATHSIG = 1
+_LIVE: set[VM] = set()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds under KVM; scaled() stretches them for TCG."""
+
+    boot: float = 30.0
+    command: float = 60.0
+    silence: float = 15.0   # no console output during boot
+    shutdown: float = 10.0
+
+    def scaled(self, accel: str) -> Timeouts:
+        if accel == "kvm":
+            return self
+        return replace(self, boot=self.boot * TCG_FACTOR, command=self.command * TCG_FACTOR,
+                       silence=self.silence * TCG_FACTOR)
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Console:
+    """The guest's serial console: log file, decoded text and live splat scan."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("wb")
+        self._chunks: list[str] = []
+        self._size = 0
+        self._cond = threading.Condition()
+        self._scanner = ConsoleScanner()
+        self.splats: list[Splat] = []
+        self.last_output = time.monotonic()
+
+    def feed(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+        text = data.decode(errors="replace").replace("\r\n", "\n")
+        found = self._scanner.feed(text)
+        with self._cond:
+            self._chunks.append(text)
+            self._size += len(text)
+            self.splats.extend(found)
+            self.last_output = time.monotonic()
+            self._cond.notify_all()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def text(self, start: int = 0, end: int | None = None) -> str:
+        with self._cond:
+            if len(self._chunks) > 1:
+                self._chunks = ["".join(self._chunks)]
+            whole = self._chunks[0] if self._chunks else ""
+        return whole[start:end]
+
+    def wait_for(self, needle: str, start: int, timeout: float) -> int | None:
+        """Offset just past the line holding needle, once it shows at or after start."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text(start)
+            index = text.find(needle)
+            if index >= 0:
+                newline = text.find("\n", index)
+                if newline >= 0:
+                    return start + newline + 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with self._cond:
+                self._cond.wait(min(remaining, 0.5))
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.text(max(0, self.size - 20000)).splitlines()[-lines:])
+
+    def close(self) -> None:
+        self.splats.extend(self._scanner.flush())
+        self._file.close()
+
+
+class VM:
+    def __init__(self, kernel: KernelBuild, rootfs: Rootfs, workdir: Path, *, name: str = "vm",
+                 smp: int = 2, memory_mb: int = 1024, timeouts: Timeouts | None = None,
+                 extra_append: str = "") -> None:
+        self.kernel, self.rootfs, self.name = kernel, rootfs, name
+        self.workdir = workdir
+        self.smp, self.memory_mb, self.extra_append = smp, memory_mb, extra_append
+        self.base_timeouts = timeouts or Timeouts()
+        self.timeouts = self.base_timeouts
+        self.accel = Accel("tcg", "not started")
+        self.boot_seconds = 0.0
+        self.console: Console | None = None
+        self.ssh: GuestSSH | None = None
+        self._child: pexpect.spawn | None = None
+        self._reader: threading.Thread | None = None
+        self.boots = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        self.accel = choose_accel(self.kernel.bzimage)
+        self.timeouts = self.base_timeouts.scaled(self.accel.name)
+        for attempt in range(3):
+            try:
+                self._launch()
+                self._wait_ready()
+                return
+            except VMError as exc:
+                self.close()
+                # A port taken between free_port() and QEMU's bind: try another.
+                if "host forwarding" not in str(exc) or attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+
+    def _launch(self) -> None:
+        self.boots += 1
+        port = free_port()
+        shares = [x86_64.Share(GUEST["harness_tag"], REPO)]
+        if self.kernel.modules:
+            shares.append(x86_64.Share(GUEST["modules_tag"], self.kernel.modules))
+        cmd = x86_64.command(
+            kernel=self.kernel.bzimage, rootfs=self.rootfs.image, ssh_port=port,
+            append=x86_64.append_line(init=GUEST["init"], extra=self.extra_append),
+            accel=self.accel.name, memory_mb=self.memory_mb, smp=self.smp,
+            shares=tuple(shares))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        suffix = f"-boot{self.boots}" if self.boots > 1 else ""
+        self.console = Console(self.workdir / f"{self.name}{suffix}-console.log")
+        (self.workdir / f"{self.name}{suffix}-qemu.cmd").write_text(" ".join(cmd) + "\n")
+        self._started = time.monotonic()
+        self._child = pexpect.spawn(cmd[0], cmd[1:], timeout=None, echo=False,
+                                    preexec_fn=_die_with_parent)
+        _LIVE.add(self)
+        self._reader = threading.Thread(target=self._read_console, args=(self._child,),
+                                        name=f"{self.name}-console", daemon=True)
+        self._reader.start()
+        self.ssh = GuestSSH(port, self.rootfs.ssh_key)
+
+    def _read_console(self, child: pexpect.spawn) -> None:
+        assert self.console is not None
+        console = self.console
+        while True:
+            try:
+                data = child.read_nonblocking(65536, timeout=1.0)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError, ValueError):
+                return
+            console.feed(data if isinstance(data, bytes) else data.encode())
+
+    def _wait_ready(self) -> None:
+        assert self.console is not None and self.ssh is not None
+        deadline = self._started + self.timeouts.boot
+        while not self.ssh.try_connect(timeout=5):
+            self.check_alive()
+            now = time.monotonic()
+            if now - self.console.last_output > self.timeouts.silence:
+                raise VMError(f"{self.name}: console silent for {self.timeouts.silence:.0f} s "
+                              f"during boot ({self.accel.name}); console tail:\n"
+                              f"{self.console.tail()}")
+            if now > deadline:
+                raise VMError(f"{self.name}: SSH not ready after {self.timeouts.boot:.0f} s "
+                              f"({self.accel.name}); console tail:\n{self.console.tail()}")
+            time.sleep(0.3)
+        self.boot_seconds = round(time.monotonic() - self._started, 2)
+
+    def running(self) -> bool:
+        return self._child is not None and self._child.isalive()
+
+    def check_alive(self) -> None:
+        """Raise VMError with the console tail when QEMU is gone."""
+        if self.running():
+            return
+        tail = self.console.tail() if self.console else ""
+        if self._reader:
+            self._reader.join(timeout=2)
+            tail = self.console.tail() if self.console else tail
+        status = self._child.exitstatus if self._child else None
+        raise VMError(f"{self.name}: QEMU exited (status {status}); console tail:\n{tail}")
+
+    def close(self) -> None:
+        if self.ssh:
+            self.ssh.close()
+        if self._child is not None:
+            if self._child.isalive():
+                try:
+                    self._child.kill(signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                self._child.close(force=True)
+            except (OSError, pexpect.ExceptionPexpect):
+                pass
+        if self._reader:
+            self._reader.join(timeout=5)
+        if self.console:
+            self.console.close()
+        _LIVE.discard(self)
+
+    def __enter__(self) -> VM:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- guest access -------------------------------------------------------------
+    def run(self, command: str, timeout: float | None = None, *, stdin: bytes | None = None,
+            stream: bool = False) -> CommandResult:
+        assert self.ssh is not None
+        printer = None
+        if stream:
+            import sys
+
+            def printer(chunk: bytes, is_err: bool) -> None:
+                out = sys.stderr.buffer if is_err else sys.stdout.buffer
+                out.write(chunk)
+                out.flush()
+        return self.ssh.run(command, timeout or self.timeouts.command, stdin=stdin,
+                            alive=self.check_alive, stream=printer)
+
+    def spawn(self, command: str) -> GuestProcess:
+        assert self.ssh is not None
+        return self.ssh.spawn(command)
+
+    def mark(self, text: str, timeout: float = 30.0) -> int:
+        """Write a marker line to the guest's kmsg; return the console offset past it."""
+        assert self.console is not None
+        line = f"{GUEST['marker']} {text}"
+        start = self.console.size
+        self.run(f"echo '{line}' > /dev/kmsg", timeout=timeout)
+        offset = self.console.wait_for(line, start, timeout)
+        if offset is None:
+            self.check_alive()
+            raise VMError(f"{self.name}: marker {line!r} never reached the console")
+        return offset
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for vm in list(_LIVE):
+        vm.close()

@@ -1,0 +1,65 @@
+"""muse-harness run: exit status passthrough, and no QEMU left behind on Ctrl-C or a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.paths import REPO
+
+pytestmark = pytest.mark.vm
+
+
+def harness(*args: str, logdir: Path) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", *args[:1], f"--logdir={logdir}", *args[1:]]
+
+
+def qemu_pids(logdir: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"qemu-system.*{logdir}"], capture_output=True,
+                         text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_run_passes_exit_status_and_output(tmp_path: Path) -> None:
+    result = subprocess.run(harness("run", "--", "sh", "-c", "cat /proc/mtd; exit 3",
+                                    logdir=tmp_path),
+                            capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("dev:    size   erasesize  name")
+    assert not qemu_pids(tmp_path)
+
+
+def _wait_for_qemu(proc: subprocess.Popen[str], logdir: Path) -> None:
+    deadline = time.monotonic() + 600
+    while not list(logdir.glob("*-console.log")) or not qemu_pids(logdir):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "QEMU never started"
+        time.sleep(0.5)
+    time.sleep(2)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_no_qemu_left_after_interrupt_or_kill(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = subprocess.Popen(harness("run", "--", "sleep", "600", logdir=tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        _wait_for_qemu(proc, tmp_path)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while qemu_pids(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not qemu_pids(tmp_path), f"QEMU survived {sig.name}"
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in qemu_pids(tmp_path):
+            os.kill(pid, signal.SIGKILL)

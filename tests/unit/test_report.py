@@ -1,0 +1,35 @@
+"""summary.json from JUnit XML and worker session files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report import write_summary
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="4">
+<testcase classname="t" name="ok"/>
+<testcase classname="t" name="bad"><failure message="boom">x</failure></testcase>
+<testcase classname="t" name="err"><error message="setup">y</error></testcase>
+<testcase classname="t" name="skip"><skipped message="no"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_summary_counts_and_boot_median(tmp_path: Path) -> None:
+    (tmp_path / "junit.xml").write_text(JUNIT)
+    for worker, boots in (("gw0", [6.0, 9.0]), ("gw1", [7.0])):
+        (tmp_path / f"session-{worker}.json").write_text(json.dumps(
+            {"worker": worker, "accel": "tcg", "accel_reason": "probe", "boot_seconds": boots}))
+    summary = write_summary(tmp_path, {"base": "6.1", "flavour": "default", "as_posted": False,
+                                       "kernel": {"release": "6.1", "origin": "o", "patches": [],
+                                                  "rebuilt": False, "seconds": 1},
+                                       "wall_seconds": 3.0})
+    assert summary["tests"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 1, "total": 4}
+    assert summary["accel"] == "tcg"
+    assert summary["boot_seconds_median"] == 7.0
+    assert [f["test"] for f in summary["failures"]] == ["t::bad", "t::err"]
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["tests"]["failed"] == 1
+    assert "1 passed, 1 failed" in (tmp_path / "report.md").read_text()

@@ -1,0 +1,119 @@
+"""Series parsing and git am application on a tiny fake tree (no kernel needed)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import series as series_mod
+from harness.errors import SeriesError
+from harness.series import Series, apply_series, read_series
+from harness.source import Source
+
+PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Test Author <test@example.invalid>
+Date: Sun, 24 Jan 2021 23:20:00 +0000
+Subject: [PATCH] {subject}
+
+---
+ {path} | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/{path} b/{path}
+--- a/{path}
++++ b/{path}
+@@ -{line},3 +{line},3 @@
+ {before}
+-{old}
++{new}
+ {after}
+-- 
+2.39.5
+"""
+
+
+def make_patch(directory: Path, name: str, **fields: object) -> Path:
+    path = directory / name
+    path.write_text(PATCH.format(**fields))
+    return path
+
+
+@pytest.fixture
+def fake_tree(tmp_path: Path) -> Source:
+    tree = tmp_path / "linux"
+    (tree / "fs").mkdir(parents=True)
+    (tree / "fs" / "a.c").write_text("one\ntwo\nthree\nfour\nfive\n")
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    return Source(tree, "6.1.0", "test:fake", user=False, has_muse=False)
+
+
+@pytest.fixture
+def series_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "series"
+    (root / "9.9").mkdir(parents=True)
+    monkeypatch.setattr(series_mod, "SERIES_DIR", root)
+    return root / "9.9"
+
+
+def test_read_series_skips_comments_and_stops_at_fixes(series_dir: Path) -> None:
+    for name in ("0001-a.patch", "0002-b.patch", "0101-fix.patch"):
+        (series_dir / name).write_text("x")
+    (series_dir / "series").write_text(
+        "# the series\n0001-a.patch\n\n0002-b.patch\n# --- fixes ---\n0101-fix.patch\n")
+    full = read_series("9.9")
+    assert [p.name for p in full.patches] == ["0001-a.patch", "0002-b.patch", "0101-fix.patch"]
+    assert full.fixes == 1
+    posted = read_series("9.9", as_posted=True)
+    assert [p.name for p in posted.patches] == ["0001-a.patch", "0002-b.patch"]
+    assert posted.fixes == 0
+    assert full.chain_id() != posted.chain_id()
+
+
+def test_read_series_names_missing_patch(series_dir: Path) -> None:
+    (series_dir / "series").write_text("0001-missing.patch\n")
+    with pytest.raises(SeriesError, match=r"series:1: patch 0001-missing.patch does not exist"):
+        read_series("9.9")
+
+
+def test_unknown_base_lists_known(series_dir: Path) -> None:
+    (series_dir / "series").write_text("")
+    with pytest.raises(SeriesError, match=r"no series for base '1.0'.*9\.9"):
+        read_series("1.0")
+
+
+def test_apply_makes_one_commit_per_patch_and_reuses_chain(fake_tree: Source,
+                                                           tmp_path: Path) -> None:
+    p1 = make_patch(tmp_path, "0001-two.patch", subject="two", path="fs/a.c", line=1,
+                    before="one", old="two", new="TWO", after="three")
+    p2 = make_patch(tmp_path, "0002-four.patch", subject="four", path="fs/a.c", line=3,
+                    before="three", old="four", new="FOUR", after="five")
+    repo = apply_series(fake_tree, Series("9.9", (p1, p2), 0))
+    assert (repo / "fs/a.c").read_text() == "one\nTWO\nthree\nFOUR\nfive\n"
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%an|%s"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert log == ["Test Author|four", "Test Author|two", "muse-harness|pristine"]
+    # Re-applying an unchanged series must not touch the files (no rebuild).
+    before = (repo / "fs/a.c").stat().st_mtime_ns
+    apply_series(fake_tree, Series("9.9", (p1, p2), 0))
+    assert (repo / "fs/a.c").stat().st_mtime_ns == before
+    # Dropping the second patch goes back to the first commit's content.
+    apply_series(fake_tree, Series("9.9", (p1,), 0))
+    assert (repo / "fs/a.c").read_text() == "one\nTWO\nthree\nfour\nfive\n"
+
+
+def test_failing_patch_names_patch_and_hunk(fake_tree: Source, tmp_path: Path) -> None:
+    good = make_patch(tmp_path, "0001-two.patch", subject="two", path="fs/a.c", line=1,
+                      before="one", old="two", new="TWO", after="three")
+    bad = make_patch(tmp_path, "0002-bad.patch", subject="bad", path="fs/a.c", line=3,
+                     before="three", old="not-there", new="X", after="five")
+    with pytest.raises(SeriesError) as info:
+        apply_series(fake_tree, Series("9.9", (good, bad), 0))
+    message = str(info.value)
+    assert "patch 0002-bad.patch does not apply" in message
+    assert "fs/a.c at line 3" in message
+    assert "-not-there" in message
+    # The tree is left usable: a good series applies afterwards.
+    repo = apply_series(fake_tree, Series("9.9", (good,), 0))
+    assert not (repo / ".git" / "rebase-apply").exists()
