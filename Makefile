@@ -13,7 +13,7 @@ APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache fl
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
 	build-essential kmod perl
 
-.PHONY: check test deps venv lint unit prepare clean
+.PHONY: check test deps venv lint unit prepare series-check clean
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -55,3 +55,8 @@ $(VENV)/.stamp: requirements.lock pyproject.toml
 
 clean:
 	rm -rf reports $(VENV)
+
+# Slower, documented target: checkpatch --strict on every patch and a build
+# after each one (bisectability), plus the whole series with MUSE built in.
+series-check: deps venv
+	$(BIN)/muse-harness series-check --base $(BASE)

@@ -71,14 +71,14 @@ class KernelBuild:
         return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
 
 
-def _make_cmd(tree: Path, builddir: Path, jobs: int) -> list[str]:
+def make_command(tree: Path, builddir: Path, jobs: int) -> list[str]:
     cc = "ccache gcc" if shutil.which("ccache") else "gcc"
     return ["make", "-C", str(tree), f"O={builddir}", "ARCH=x86_64", f"CC={cc}",
             f"HOSTCC={cc}", f"-j{jobs}", "KBUILD_BUILD_USER=muse", "KBUILD_BUILD_HOST=harness",
             "KBUILD_BUILD_TIMESTAMP=2021-01-24"]
 
 
-def _run_make(make: list[str], targets: list[str], log: Path, expected: int) -> int:
+def run_make(make: list[str], targets: list[str], log: Path, expected: int) -> int:
     """make with a running count of kbuild steps on stderr; returns the step count."""
     env = dict(os.environ, CCACHE_DIR=str(cache_dir("ccache")))
     tty = sys.stderr.isatty()
@@ -153,14 +153,14 @@ def build_kernel(request: BuildRequest) -> KernelBuild:
             stamp.unlink(missing_ok=True)
             log.write_bytes(b"")
             tree = apply_series(source, series)
-            make = _make_cmd(tree, builddir, request.jobs)
+            make = make_command(tree, builddir, request.jobs)
             say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
             configure(tree, builddir, fl.fragments, make, log)
             counts = cache_dir("build") / f"{request.build_name()}.steps"
             expected = int(counts.read_text()) if counts.is_file() else 0
             say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
                 f"(-j{request.jobs}, log: {log})")
-            steps = _run_make(make, ["bzImage", "modules"], log, expected)
+            steps = run_make(make, ["bzImage", "modules"], log, expected)
             if steps > expected:
                 counts.write_text(str(steps))
             modroot = builddir / "modroot"

@@ -4,15 +4,19 @@
     muse-harness prepare                    # kernel and guest root filesystem
     muse-harness run -- cat /proc/mtd       # boots, runs, exits with the command's status
     muse-harness shell                      # interactive guest shell
+    muse-harness boot --repeat 5            # boot-to-SSH times and their median
+    muse-harness series-check               # checkpatch + build after every patch
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -20,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness.build import BuildRequest, KernelBuild, build_kernel
+from harness.console import scan_text
 from harness.errors import HarnessError
 from harness.paths import REPO
 from harness.proc import say
@@ -33,7 +38,8 @@ CHECK_TIMEOUT = 3 * 3600
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default="6.1", help="kernel base (kernel/series/<base>)")
     parser.add_argument("--kernel-src", type=Path, help="your own kernel tree (read-only to us)")
-    parser.add_argument("--flavour", default="default", help="config flavour (kernel/flavours.toml)")
+    parser.add_argument("--flavour", default="default",
+                        help="config flavour (kernel/flavours.toml)")
     parser.add_argument("--as-posted", action="store_true", help="leave out the fix patches")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
 
@@ -84,9 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = vm.run(command, timeout=args.timeout, stream=True)
         assert vm.console is not None
-        if vm.console.splats:
-            say(f"kernel splat on the console: {vm.console.splats[0].title} "
-                f"(see {vm.console.path})")
+        splats = scan_text(vm.console.text())
+        if splats:
+            say(f"kernel splat on the console: {splats[0].title} (see {vm.console.path})")
         return result.exit_status
     finally:
         vm.close()
@@ -102,6 +108,33 @@ def cmd_shell(args: argparse.Namespace) -> int:
         return subprocess.run(ssh, check=False).returncode
     finally:
         vm.close()
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    """Boot args.repeat times, report QEMU-start-to-SSH-ready times and their median."""
+    kernel = build_kernel(_request(args))
+    rootfs = build_rootfs()
+    times = []
+    for index in range(args.repeat):
+        vm = VM(kernel, rootfs, args.logdir, name=f"boot{index + 1}", smp=args.smp,
+                memory_mb=args.memory)
+        try:
+            vm.start()
+            times.append(vm.boot_seconds)
+            say(f"boot {index + 1}: SSH ready after {vm.boot_seconds} s ({vm.accel.name})")
+        finally:
+            vm.close()
+    result = {"kernel": kernel.release, "flavour": kernel.flavour, "accel": vm.accel.name,
+              "boot_seconds": times, "median": statistics.median(times)}
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_series_check(args: argparse.Namespace) -> int:
+    from harness.series_check import check_series
+
+    ok = check_series(_request(args), tuple(args.also), args.report)
+    return 0 if ok else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -176,6 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     _vm_args(p)
     p.set_defaults(func=cmd_shell)
+    p = sub.add_parser("boot", help="boot N times; print boot-to-SSH times and the median")
+    _common(p)
+    _vm_args(p)
+    p.add_argument("--repeat", type=int, default=5)
+    p.set_defaults(func=cmd_boot)
+    p = sub.add_parser("series-check",
+                       help="checkpatch every patch and build after each one (bisectable?)")
+    _common(p)
+    p.add_argument("--also", nargs="*", default=["builtin"],
+                   help="extra flavours to build the whole series with")
+    p.add_argument("--report", type=Path, default=REPO / "reports" / "series-check.json")
+    p.set_defaults(func=cmd_series_check)
     p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
     _common(p)
     p.add_argument("-k", help="only tests matching this pytest expression")

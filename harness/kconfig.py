@@ -108,7 +108,13 @@ def kconfig_definition(tree: Path, option: str, final: dict[str, str]) -> str | 
     return None
 
 
-def validate(tree: Path, dotconfig: Path, fragments: tuple[Path, ...]) -> None:
+def validate(tree: Path, dotconfig: Path, fragments: tuple[Path, ...],
+             allow_undefined: bool = False) -> None:
+    """Every option the fragments ask for has that value in dotconfig.
+
+    allow_undefined lets an option that no Kconfig defines pass: a bisect step
+    before the patch that adds CONFIG_MUSE, say.
+    """
     final = parse_config(dotconfig.read_text(), str(dotconfig))
     problems = []
     for option, (value, fragment) in sorted(requested(fragments).items()):
@@ -116,6 +122,8 @@ def validate(tree: Path, dotconfig: Path, fragments: tuple[Path, ...]) -> None:
         if got == value:
             continue
         definition = kconfig_definition(tree, option, final)
+        if definition is None and allow_undefined:
+            continue
         why = definition or "no such option in this tree (not defined in any Kconfig)"
         problems.append(f"  {option}={value} (from {fragment}) ended up as {option}={got}: {why}")
     if problems:
@@ -124,7 +132,7 @@ def validate(tree: Path, dotconfig: Path, fragments: tuple[Path, ...]) -> None:
 
 
 def configure(tree: Path, builddir: Path, fragments: tuple[Path, ...], make: list[str],
-              log: Path) -> None:
+              log: Path, allow_undefined: bool = False) -> None:
     """allnoconfig, merge fragments with the kernel's merge_config.sh, olddefconfig, validate."""
     builddir.mkdir(parents=True, exist_ok=True)
     run_logged([*make, "allnoconfig"], log, error=ConfigError, what="make allnoconfig")
@@ -132,4 +140,4 @@ def configure(tree: Path, builddir: Path, fragments: tuple[Path, ...], make: lis
                 str(builddir / ".config"), *map(str, fragments)],
                log, cwd=tree, error=ConfigError, what="merge_config.sh")
     run_logged([*make, "olddefconfig"], log, error=ConfigError, what="make olddefconfig")
-    validate(tree, builddir / ".config", fragments)
+    validate(tree, builddir / ".config", fragments, allow_undefined)

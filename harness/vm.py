@@ -10,6 +10,7 @@ harness process itself is killed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import signal
 import socket
@@ -135,7 +136,7 @@ class VM:
         self.boot_seconds = 0.0
         self.console: Console | None = None
         self.ssh: GuestSSH | None = None
-        self._child: pexpect.spawn | None = None
+        self._child: pexpect.spawn[bytes] | None = None
         self._reader: threading.Thread | None = None
         self.boots = 0
 
@@ -181,7 +182,7 @@ class VM:
         self._reader.start()
         self.ssh = GuestSSH(port, self.rootfs.ssh_key)
 
-    def _read_console(self, child: pexpect.spawn) -> None:
+    def _read_console(self, child: pexpect.spawn[bytes]) -> None:
         assert self.console is not None
         console = self.console
         while True:
@@ -228,14 +229,10 @@ class VM:
             self.ssh.close()
         if self._child is not None:
             if self._child.isalive():
-                try:
+                with contextlib.suppress(OSError):
                     self._child.kill(signal.SIGKILL)
-                except OSError:
-                    pass
-            try:
+            with contextlib.suppress(OSError, pexpect.ExceptionPexpect):
                 self._child.close(force=True)
-            except (OSError, pexpect.ExceptionPexpect):
-                pass
         if self._reader:
             self._reader.join(timeout=5)
         if self.console:

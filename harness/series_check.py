@@ -1,0 +1,112 @@
+"""Is the series bisectable and checkpatch-clean? Build after every patch.
+
+Each step checks out the chain of patches 1..k in the scratch repository
+(only changed files are rewritten) and rebuilds incrementally in one build
+directory; options that no Kconfig defines yet (CONFIG_MUSE before the patch
+that adds it) are allowed. The last step is also built with each extra
+flavour (MUSE built in as well as modular).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.build import BuildRequest, make_command, run_make
+from harness.errors import HarnessError
+from harness.kconfig import configure, flavour
+from harness.paths import cache_dir
+from harness.proc import file_lock, say
+from harness.series import Series, apply_series, read_series
+from harness.source import get_source
+
+
+@dataclass
+class Step:
+    patch: str
+    flavour: str
+    built: bool
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class Checkpatch:
+    patch: str
+    errors: int
+    warnings: int
+    checks: int
+    messages: list[str]
+
+
+def checkpatch(tree: Path, patch: Path) -> Checkpatch:
+    result = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--terse",
+                             "--no-color", str(patch)], cwd=tree, capture_output=True,
+                            text=True, check=False)
+    total = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", result.stdout)
+    if not total:
+        raise HarnessError(f"checkpatch gave no verdict on {patch.name}:\n{result.stdout}"
+                           f"{result.stderr}")
+    messages = [ln for ln in result.stdout.splitlines()
+                if re.search(r": (ERROR|WARNING|CHECK):", ln)]
+    errors, warnings, checks = (int(n) for n in total.groups())
+    return Checkpatch(patch.name, errors, warnings, checks, messages)
+
+
+def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
+                 report: Path) -> bool:
+    source = get_source(request.base, request.kernel_src)
+    series = read_series(request.base, request.as_posted)
+    if not series.patches:
+        raise HarnessError(f"the {request.base} series has no patches")
+    steps: list[Step] = []
+    style: list[Checkpatch] = []
+    started = time.monotonic()
+    with file_lock(cache_dir("locks") / "build.lock"):
+        for patch in series.patches:
+            style.append(checkpatch(source.path, patch))
+            say(f"checkpatch {patch.name}: {style[-1].errors} errors, "
+                f"{style[-1].warnings} warnings, {style[-1].checks} checks")
+        plan = [(k, request.flavour) for k in range(1, len(series.patches) + 1)]
+        plan += [(len(series.patches), name) for name in extra_flavours]
+        for k, flavour_name in plan:
+            patch = series.patches[k - 1]
+            prefix = Series(series.base, series.patches[:k], 0)
+            builddir = cache_dir("build", f"{request.base}-series-check-{flavour_name}")
+            log = builddir / "build.log"
+            log.write_bytes(b"")
+            tree = apply_series(source, prefix)
+            make = make_command(tree, builddir, request.jobs)
+            begin = time.monotonic()
+            say(f"[{k}/{len(series.patches)}] {patch.name} ({flavour_name})")
+            try:
+                configure(tree, builddir, flavour(flavour_name).fragments, make, log,
+                          allow_undefined=True)
+                run_make(make, ["bzImage", "modules"], log, 0)
+                steps.append(Step(patch.name, flavour_name, True,
+                                  round(time.monotonic() - begin, 1)))
+            except HarnessError as exc:
+                steps.append(Step(patch.name, flavour_name, False,
+                                  round(time.monotonic() - begin, 1), str(exc)[-3000:]))
+                say(f"  FAILED: {str(exc).splitlines()[0]}")
+    ok = all(s.built for s in steps) and all(c.errors == 0 for c in style)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({
+        "base": request.base, "origin": source.origin, "ok": ok,
+        "seconds": round(time.monotonic() - started, 1),
+        "builds": [asdict(s) for s in steps], "checkpatch": [asdict(c) for c in style],
+    }, indent=2) + "\n")
+    print(f"{'patch':60} {'flavour':10} build   seconds  checkpatch (E/W/C)")
+    for step in steps:
+        cp = next(c for c in style if c.patch == step.patch)
+        print(f"{step.patch[:60]:60} {step.flavour:10} {'ok' if step.built else 'FAILED':7} "
+              f"{step.seconds:7.1f}  {cp.errors}/{cp.warnings}/{cp.checks}")
+    for cp in style:
+        for message in cp.messages:
+            print(f"  {message}")
+    say(f"series check {'passed' if ok else 'FAILED'}; report: {report}")
+    return ok
