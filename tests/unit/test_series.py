@@ -29,7 +29,7 @@ diff --git a/{path} b/{path}
 -{old}
 +{new}
  {after}
--- 
+--\x20
 2.39.5
 """
 

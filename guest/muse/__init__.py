@@ -1,0 +1,20 @@
+"""Guest-side MUSE server: a userspace flash device (MTD) behind /dev/muse.
+
+Pure standard library (Debian 12, python3.11). `python3 -m guest.muse serve
+--help` documents the CLI, its stdout/ready-file contract and exit codes.
+
+Modules:
+  protocol      wire ABI: opcodes, IO flags, structs, MUSE_INIT key/values
+  mtdabi        MTD type numbers and flags (mtd-abi.h), per-type defaults
+  geometry      Geometry, size parsing, validation mirroring muse_verify_mtdreq
+  partitions    PARTSCMDLINE parsing (cmdlinepart syntax, partition names)
+  stores        memory / raw (+ .oob sidecar) / raw+oob mmap'ed backing stores
+  devices/      flash models (ram, nor, nand) behind the FlashOps interface;
+                DeviceLayer is the pass-through seam for fault injection
+  session       the request loop and opcode dispatch on any fd
+  registration  waits for /sys/class/mtd/mtdN/muse_pid == our PID
+  stats         per-opcode counters, JSON dumps
+  lifecycle     process wiring: signals, shutdown, exit codes
+  cli           argument parsing
+  fakekernel    the kernel's side of the protocol, for tests over a socketpair
+"""

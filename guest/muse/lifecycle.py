@@ -1,0 +1,186 @@
+"""Run a server process: open the device, serve, announce, shut down cleanly.
+
+Exit codes (EXIT_*): 0 clean stop on SIGTERM/SIGINT; 1 bad configuration or
+image; 2 /dev/muse missing or not openable; 3 the kernel rejected the device
+(connection aborted or closed before registration); 4 the kernel speaks
+another FUSE major version; 5 connection aborted after registration; 6 the
+device did not appear in sysfs within --register-timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TextIO
+
+from .devices import make_device
+from .errors import DeviceUnavailable
+from .geometry import Geometry
+from .registration import MtdEntry, RegistrationWatcher
+from .session import Session, StopReason
+from .stats import Stats
+from .stores import open_store
+
+log = logging.getLogger("muse")
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_NO_DEVICE = 2
+EXIT_REJECTED = 3
+EXIT_PROTOCOL = 4
+EXIT_ABORTED = 5
+EXIT_NOT_REGISTERED = 6
+
+
+@dataclass
+class ServeConfig:
+    geometry: Geometry
+    image: str | None = None
+    image_format: str = "raw"
+    bad_blocks: list[int] = field(default_factory=list)
+    check_program_once: bool = False
+    stats_json: str | None = None
+    ready_file: str | None = None
+    device_path: str = "/dev/muse"
+    fd: int | None = None
+    max_io: int | None = None
+    sysfs_root: str = "/sys/class/mtd"
+    dev_root: str = "/dev"
+    register_timeout: float = 60.0
+
+
+def open_device(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno in (errno.EPERM, errno.EACCES):
+            why = "permission denied: opening it needs CAP_SYS_ADMIN (run as root)"
+        elif err.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+            why = "not found: is the muse module loaded (modprobe muse) and devtmpfs mounted?"
+        else:
+            why = err.strerror or str(err)
+        raise DeviceUnavailable(f"cannot open {path}: {why}") from err
+
+
+def write_ready_file(path: str, entries: list[MtdEntry]) -> None:
+    doc = {
+        "pid": os.getpid(),
+        "mtd": [{"index": e.index, "name": e.name, "size": e.size, "dev": e.dev} for e in entries],
+    }
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as out:
+        json.dump(doc, out)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+class Server:
+    """Owns store, model, session and watcher for one process lifetime."""
+
+    def __init__(self, cfg: ServeConfig, out: TextIO = sys.stdout) -> None:
+        self.cfg = cfg
+        self.out = out
+        self.stats = Stats()
+        self.not_registered = ""
+        self._main_thread = threading.main_thread().ident
+
+    def run(self) -> int:
+        """Raises ConfigError (exit 1) and DeviceUnavailable (exit 2) before serving."""
+        cfg = self.cfg
+        geo = cfg.geometry
+        store = open_store(geo, cfg.image, cfg.image_format)
+        try:
+            device = make_device(
+                geo, store, check_program_once=cfg.check_program_once, factory_bad=cfg.bad_blocks
+            )
+            fd = cfg.fd if cfg.fd is not None else open_device(cfg.device_path)
+        except BaseException:
+            store.close()
+            raise
+        self.stats.sources["device"] = device.stats
+        self.stats.sources["store"] = store.info
+        watcher = RegistrationWatcher(
+            pid=os.getpid(),
+            master_name=geo.name,
+            part_names=[part.name for part in geo.partitions()],
+            on_ready=self._announce,
+            on_timeout=self._registration_timeout,
+            sysfs_root=cfg.sysfs_root,
+            dev_root=cfg.dev_root,
+            timeout=cfg.register_timeout,
+        )
+        session = Session(fd, device, max_io=cfg.max_io, stats=self.stats, on_init=watcher.start)
+        log.info(
+            "serving %s (%d bytes) on %s, pid %d", geo.name, geo.size, cfg.device_path, os.getpid()
+        )
+        saved = self._install_signals(session)
+        try:
+            reason = session.serve()
+        finally:
+            watcher.stop()
+            for signum, handler in saved.items():
+                signal.signal(signum, handler)
+            device.close()  # flushes the image
+            if cfg.stats_json:
+                self.stats.write_json(cfg.stats_json)
+            os.close(fd)
+        return self._exit_code(reason, session, watcher.registered.is_set())
+
+    def _install_signals(self, session: Session) -> dict[int, signal._HANDLER]:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            session.request_stop()
+
+        def dump(signum: int, frame: FrameType | None) -> None:
+            self.dump_stats()
+
+        saved: dict[int, signal._HANDLER] = {}
+        for signum, handler in (
+            (signal.SIGTERM, stop),
+            (signal.SIGINT, stop),
+            (signal.SIGUSR1, dump),
+        ):
+            saved[signum] = signal.signal(signum, handler)
+        return saved
+
+    def dump_stats(self) -> None:
+        if self.cfg.stats_json:
+            self.stats.write_json(self.cfg.stats_json)
+        else:
+            print(json.dumps(self.stats.snapshot(), sort_keys=True), file=sys.stderr, flush=True)
+
+    def _announce(self, entries: list[MtdEntry]) -> None:
+        if self.cfg.ready_file:
+            write_ready_file(self.cfg.ready_file, entries)
+        for e in entries:
+            print(
+                f"muse: registered mtd{e.index} name={e.name} size={e.size} dev={e.dev}",
+                file=self.out,
+            )
+        print("muse: ready", file=self.out, flush=True)
+
+    def _registration_timeout(self, message: str) -> None:
+        self.not_registered = message
+        if self._main_thread is not None:
+            signal.pthread_kill(self._main_thread, signal.SIGTERM)
+
+    def _exit_code(self, reason: StopReason, session: Session, registered: bool) -> int:
+        if reason is StopReason.PROTOCOL:
+            log.error("%s", session.protocol_error)
+            return EXIT_PROTOCOL
+        if reason in (StopReason.ABORTED, StopReason.CLOSED):
+            if registered:
+                log.error("connection aborted by the kernel")
+                return EXIT_ABORTED
+            log.error("kernel rejected the device (see dmesg)")
+            return EXIT_REJECTED
+        if self.not_registered:
+            log.error("%s", self.not_registered)
+            return EXIT_NOT_REGISTERED
+        return EXIT_OK

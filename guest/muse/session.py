@@ -1,0 +1,274 @@
+"""One MUSE connection: read a request, dispatch it, write the reply.
+
+The loop works on any fd that delivers one request per read() and takes one
+reply per write(): /dev/muse, or one end of an AF_UNIX SOCK_SEQPACKET pair
+driven by a fake kernel in tests. Buffers are allocated once: requests are
+read into a buffer of the size the FUSE device demands, READ replies are
+assembled in place (the model reads straight into the reply buffer) and sent
+with a single write.
+
+Handlers follow libfuse's lowlevel style: a table maps each opcode to a small
+method that unpacks its in-args, calls the device model and replies. A model
+raising OpError becomes an error reply (-errno, header only).
+
+Stopping: request_stop() may be called from a signal handler. It only raises
+(to break out of the blocking read) while the loop is waiting for a request,
+so a request that is being served always gets its reply.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+from collections.abc import Callable
+
+from . import protocol as p
+from .devices.base import FlashOps
+from .errors import OpError
+from .geometry import default_max_io
+from .stats import Stats
+
+log = logging.getLogger("muse")
+
+_HDR = p.IN_HEADER.size
+_OUT = p.OUT_HEADER.size
+_IO_REPLY = _OUT + p.IO_OUT.size
+
+Handler = Callable[[int, memoryview], None]
+
+
+class StopReason(enum.Enum):
+    SIGNAL = "signal"  # request_stop() was called
+    ABORTED = "aborted"  # ENODEV/ECONNABORTED: the kernel aborted the connection
+    CLOSED = "closed"  # EOF: the peer closed its end (socket transport)
+    PROTOCOL = "protocol"  # the kernel speaks another FUSE major version
+
+
+class _Stop(Exception):
+    """Raised out of a signal handler to leave the blocking read."""
+
+
+class Session:
+    def __init__(
+        self,
+        fd: int,
+        device: FlashOps,
+        *,
+        max_io: int | None = None,
+        stats: Stats | None = None,
+        on_init: Callable[[], None] | None = None,
+    ) -> None:
+        self.fd = fd
+        self.device = device
+        self.geometry = device.geometry
+        self.max_io = max_io or default_max_io(self.geometry)
+        self.stats = stats or Stats()
+        self.on_init = on_init
+        self.initialized = False
+        self.kernel_version: tuple[int, int] | None = None
+        self.protocol_error = ""
+        self._reason: StopReason | None = None
+        self._waiting = False
+        self._opcode = 0
+        self._req = bytearray(p.request_buffer_size(self.max_io))
+        self._req_view = memoryview(self._req)
+        self._rep = bytearray(_IO_REPLY + self.max_io)
+        self._rep_view = memoryview(self._rep)
+        self._handlers: dict[int, Handler] = {
+            p.Opcode.MUSE_INIT: self._op_init,
+            p.Opcode.MUSE_READ: self._op_read,
+            p.Opcode.MUSE_WRITE: self._op_write,
+            p.Opcode.MUSE_ERASE: self._op_erase,
+            p.Opcode.MUSE_ISBAD: self._op_isbad,
+            p.Opcode.MUSE_MARKBAD: self._op_markbad,
+            p.Opcode.MUSE_SYNC: self._op_sync,
+            p.Opcode.FUSE_INTERRUPT: self._op_interrupt,
+        }
+
+    # -- loop
+    def serve(self) -> StopReason:
+        """Serve until stopped, aborted or closed; returns why."""
+        try:
+            while self._reason is None:
+                size = self._receive()
+                if size is None:
+                    break
+                self.handle(size)
+        except _Stop:
+            pass
+        return self._reason or StopReason.SIGNAL
+
+    def request_stop(self) -> None:
+        """Stop after the current request; call it from a signal handler of serve()'s thread."""
+        if self._reason is None:
+            self._reason = StopReason.SIGNAL
+        if self._waiting:
+            raise _Stop
+
+    def _receive(self) -> int | None:
+        try:
+            self._waiting = True
+            if self._reason is not None:
+                return None
+            size = os.readv(self.fd, [self._req])
+        except OSError as err:
+            # ECONNABORTED is what fusectl aborts with FUSE_ABORT_ERROR give instead.
+            if err.errno not in (errno.ENODEV, errno.ECONNABORTED):
+                raise
+            self._reason = StopReason.ABORTED
+            return None
+        finally:
+            self._waiting = False
+        if size == 0:
+            self._reason = StopReason.CLOSED
+            return None
+        return size
+
+    def handle(self, size: int) -> None:
+        """Serve the request of size bytes at the start of the request buffer."""
+        buf = self._req
+        if size < _HDR:
+            self.stats.malformed += 1
+            if size < p.IN_HEADER_PREFIX.size:
+                log.warning("dropping a %d-byte request: too short to name its unique", size)
+                return
+            _, opcode, unique = p.IN_HEADER_PREFIX.unpack_from(buf)
+            self._malformed(opcode, unique, f"{size}-byte request is shorter than its header")
+            return
+        length, opcode, unique, _, _, _, pid, _ = p.IN_HEADER.unpack_from(buf)
+        if length != size:
+            self.stats.malformed += 1
+            self._malformed(opcode, unique, f"header says {length} bytes, read returned {size}")
+            return
+        self._opcode = opcode
+        self.stats.request(opcode)
+        handler = self._handlers.get(opcode)
+        if handler is None:
+            log.info("unknown opcode %d (unique %d): ENOSYS", opcode, unique)
+            self._reply_error(unique, errno.ENOSYS)
+            return
+        try:
+            handler(unique, self._req_view[_HDR:size])
+        except OpError as err:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s unique %d pid %d: %s", p.opcode_name(opcode), unique, pid, err)
+            self._reply_error(unique, err.errno)
+        except Exception:
+            log.exception("%s unique %d failed", p.opcode_name(opcode), unique)
+            self._reply_error(unique, errno.EIO)
+
+    def _malformed(self, opcode: int, unique: int, why: str) -> None:
+        log.warning("malformed %s (unique %d): %s", p.opcode_name(opcode), unique, why)
+        # Interrupts are never answered; unique 0 would be read as a notification.
+        if opcode != p.Opcode.FUSE_INTERRUPT and unique:
+            self._opcode = opcode
+            self._reply_error(unique, errno.EINVAL)
+
+    def _expect(self, payload: memoryview, size: int, what: str) -> None:
+        if len(payload) != size:
+            self.stats.malformed += 1
+            raise OpError(errno.EINVAL, f"{what}: {len(payload)} bytes of in-args, expected {size}")
+
+    # -- replies
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            written = os.write(self.fd, data)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                log.info("reply for a request the kernel no longer waits for (interrupted)")
+            elif err.errno in (errno.ENODEV, errno.EPIPE, errno.ECONNRESET):
+                self._reason = self._reason or StopReason.ABORTED
+            else:
+                log.error("the kernel refused a reply: %s", err)
+            return
+        if written != len(data):
+            log.error("short reply write: %d of %d bytes", written, len(data))
+
+    def _reply_error(self, unique: int, err: int) -> None:
+        self.stats.error(self._opcode)
+        self._send(p.OUT_HEADER.pack(_OUT, -err, unique))
+
+    def _reply(self, unique: int, payload: bytes = b"") -> None:
+        self._send(p.OUT_HEADER.pack(_OUT + len(payload), 0, unique) + payload)
+
+    # -- handlers
+    def _op_init(self, unique: int, payload: memoryview) -> None:
+        if len(payload) < p.INIT_IN.size:
+            self._expect(payload, p.INIT_IN.size, "MUSE_INIT")
+        major, minor = p.INIT_IN.unpack_from(payload)
+        self.kernel_version = (major, minor)
+        if major != p.FUSE_KERNEL_VERSION:
+            self.protocol_error = (
+                f"the kernel speaks FUSE {major}.{minor}; this server speaks "
+                f"{p.FUSE_KERNEL_VERSION}.{p.MUSE_MINOR} only"
+            )
+            log.error("%s", self.protocol_error)
+            self._reply_error(unique, errno.EPROTO)
+            self._reason = StopReason.PROTOCOL
+            return
+        if self.initialized:
+            raise OpError(errno.EINVAL, "MUSE_INIT after the connection was initialised")
+        log.debug("kernel offers FUSE %d.%d, answering %d.%d", major, minor, 7, p.MUSE_MINOR)
+        info = p.encode_init_info(self.geometry.init_params())
+        out = p.INIT_OUT.pack(p.FUSE_KERNEL_VERSION, p.MUSE_MINOR, self.max_io, self.max_io)
+        self.initialized = True
+        self._reply(unique, out + info)
+        if self.on_init is not None:
+            self.on_init()
+
+    def _op_read(self, unique: int, payload: memoryview) -> None:
+        self._expect(payload, p.IO_IN.size, "MUSE_READ")
+        addr, length, flags, padding = p.IO_IN.unpack_from(payload)
+        if padding:
+            self.stats.dirty_padding += 1
+        if length > self.max_io:
+            raise OpError(errno.EINVAL, f"read of {length} bytes exceeds max_read {self.max_io}")
+        end = _IO_REPLY + length
+        soft = self.device.read(addr, flags, self._rep_view[_IO_REPLY:end])
+        p.OUT_HEADER.pack_into(self._rep, 0, end, 0, unique)
+        p.IO_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), 0)
+        self.stats.bytes["read" if flags & p.IO_INBAND else "oob_read"] += length
+        if soft:
+            self.stats.soft_errors["read"] += 1
+        self._send(self._rep_view[:end])
+
+    def _op_write(self, unique: int, payload: memoryview) -> None:
+        if len(payload) < p.IO_IN.size:
+            self._expect(payload, p.IO_IN.size, "MUSE_WRITE")
+        addr, length, flags, padding = p.IO_IN.unpack_from(payload)
+        if padding:
+            self.stats.dirty_padding += 1
+        self._expect(payload, p.IO_IN.size + length, f"MUSE_WRITE of {length} bytes")
+        soft = self.device.write(addr, flags, payload[p.IO_IN.size :])
+        self.stats.bytes["written" if flags & p.IO_INBAND else "oob_written"] += length
+        if soft:
+            self.stats.soft_errors["write"] += 1
+        self._reply(unique, p.IO_OUT.pack(length, p.errno_to_u32(soft), 0))
+
+    def _op_erase(self, unique: int, payload: memoryview) -> None:
+        self._expect(payload, p.ERASE_IN.size, "MUSE_ERASE")
+        addr, length = p.ERASE_IN.unpack_from(payload)
+        self.device.erase(addr, length)
+        self._reply(unique)
+
+    def _op_isbad(self, unique: int, payload: memoryview) -> None:
+        self._expect(payload, p.ADDR_IN.size, "MUSE_ISBAD")
+        (addr,) = p.ADDR_IN.unpack_from(payload)
+        self._reply(unique, p.ISBAD_OUT.pack(int(self.device.is_bad(addr)), 0))
+
+    def _op_markbad(self, unique: int, payload: memoryview) -> None:
+        self._expect(payload, p.ADDR_IN.size, "MUSE_MARKBAD")
+        (addr,) = p.ADDR_IN.unpack_from(payload)
+        self.device.mark_bad(addr)
+        self._reply(unique)
+
+    def _op_sync(self, unique: int, payload: memoryview) -> None:
+        self.device.sync()
+        self._reply(unique)
+
+    def _op_interrupt(self, unique: int, payload: memoryview) -> None:
+        # Never answered: the kernel would take a reply as "interrupt not supported".
+        if len(payload) >= p.INTERRUPT_IN.size:
+            log.debug("interrupt for request %d ignored", p.INTERRUPT_IN.unpack_from(payload)[0])

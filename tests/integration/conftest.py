@@ -1,0 +1,82 @@
+"""Fixtures shared by the VM tests: driving the guest MUSE server."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from harness.guest import TestGuest
+from harness.ssh import GuestProcess
+
+REGISTERED = re.compile(r"^muse: registered mtd(\d+) name=(\S+) size=(\d+) dev=(\S+)", re.M)
+
+
+@dataclass
+class Mtd:
+    index: int
+    name: str
+    size: int
+    dev: str
+
+
+@dataclass
+class MuseServer:
+    """One guest server process and the MTDs the kernel registered for it."""
+
+    proc: GuestProcess
+    mtds: list[Mtd] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def mtd(self) -> Mtd:
+        return self.mtds[0]
+
+
+class MuseServers:
+    def __init__(self, vm: TestGuest) -> None:
+        self.vm = vm
+        self.running: list[MuseServer] = []
+
+    def start(self, args: str, timeout: float = 180) -> MuseServer:
+        """Start `python3 -m guest.muse serve ARGS`; return once it printed 'muse: ready'."""
+        proc = self.vm.spawn(f"exec python3 -m guest.muse serve {args}")
+        server = MuseServer(proc)
+        self.running.append(server)
+        proc.expect(r"^muse: ready", timeout)
+        server.mtds = [Mtd(int(m[0]), m[1], int(m[2]), m[3])
+                       for m in REGISTERED.findall(proc.text())]
+        assert server.mtds, f"server ready without registered MTDs:\n{proc.text()}"
+        return server
+
+    def stop(self, server: MuseServer, timeout: float = 120) -> int:
+        """SIGTERM the server and wait for its exit status."""
+        self.vm.run(f"kill -TERM {server.pid}")
+        status = server.proc.wait(timeout)
+        self.running.remove(server)
+        return status
+
+    def run_to_exit(self, args: str, timeout: float = 180) -> tuple[int, str]:
+        """Run a server expected to exit on its own (a refused device, say)."""
+        proc = self.vm.spawn(f"exec python3 -m guest.muse serve {args}")
+        status = proc.wait(timeout)
+        return status, proc.text()
+
+
+@pytest.fixture
+def muse(vm: TestGuest) -> Iterator[MuseServers]:
+    servers = MuseServers(vm)
+    yield servers
+    for server in list(servers.running):
+        if server.proc.running():
+            servers.stop(server)
+
+
+def quote(text: str) -> str:
+    return shlex.quote(text)
