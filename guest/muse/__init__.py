@@ -17,4 +17,15 @@ Modules:
   lifecycle     process wiring: signals, shutdown, exit codes
   cli           argument parsing
   fakekernel    the kernel's side of the protocol, for tests over a socketpair
+Faults and power cuts (FAULTS.md):
+  faultconfig   fault settings, KEY=VALUE / JSON parsing, nandsim mapping
+  devices/faulty    FaultLayer: injected read, program, erase, bad block faults
+  devices/powercut  PowerCutLayer: op numbering, oplog, torn op and stop
+  seeding       seeded decisions keyed by (seed, what)
+  oplog         the operation log format, writer and reader
+  torn          applying logged ops whole or torn (live cuts and replay)
+  injection     serve options and layer wiring
+  control       the --control socket: JSON lines, served by a thread
+  ctl           `ctl` client for the control socket
+  replay        `replay` and `oplog` commands
 """

@@ -1,4 +1,4 @@
-"""Command line: python3 -m guest.muse serve [options].
+"""Command line: python3 -m guest.muse serve|ctl|replay|oplog [options].
 
 Serves one MUSE device on /dev/muse until SIGTERM/SIGINT, then flushes the
 image and exits 0. Examples:
@@ -22,7 +22,13 @@ SIGUSR1 writes --stats-json (or prints the stats to stderr).
 Exit codes: 0 clean stop; 1 bad arguments, geometry or image; 2 /dev/muse
 missing or not openable (needs CAP_SYS_ADMIN); 3 kernel rejected the device
 (see dmesg); 4 FUSE major version mismatch; 5 connection aborted after
-registration; 6 device not seen in sysfs within --register-timeout.
+registration; 6 device not seen in sysfs within --register-timeout; 7 power
+cut (--powercut-at/--powercut-random/ctl powercut): after printing
+  muse: power cut at op N (KIND ADDR)
+the server stops answering, flushes the image and closes /dev/muse.
+
+Faults, power cuts, the oplog: guest/muse/FAULTS.md; `ctl --help`,
+`replay --help`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import os
 import sys
 from typing import NoReturn
 
-from . import mtdabi
+from . import ctl, injection, mtdabi, replay
 from .errors import ConfigError, DeviceUnavailable
 from .geometry import (
     DEFAULTS,
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve one MUSE device",
         description=__doc__,
-        epilog=LAYOUTS,
+        epilog=LAYOUTS + "\n" + injection.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     geo = serve.add_argument_group("geometry (sizes take K/KiB, M/MiB, G/GiB suffixes)")
@@ -156,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     run.add_argument("--sysfs-root", default="/sys/class/mtd", help=argparse.SUPPRESS)
     run.add_argument("--dev-root", default="/dev", help=argparse.SUPPRESS)
+    injection.add_serve_arguments(serve)
+    ctl.add_parser(sub)
+    replay.add_parsers(sub)
     return parser
 
 
@@ -230,6 +239,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
     if args.check_program_once and not geometry.is_nand:
         raise ConfigError("--check-program-once needs a NAND type (nand, mlc-nand)")
     return ServeConfig(
+        injection=injection.config_from_args(args, geometry),
         geometry=geometry,
         image=args.image,
         image_format=args.image_format,
@@ -258,12 +268,18 @@ def _setup_logging(verbose: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "serve":
+    if args.command == "ctl":
+        return ctl.run(args)
+    if args.command not in ("serve", "replay", "oplog"):
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(args.verbose)
+    _setup_logging(getattr(args, "verbose", 0))
     log = logging.getLogger("muse")
     try:
+        if args.command == "replay":
+            return replay.run_replay(args)
+        if args.command == "oplog":
+            return replay.run_summary(args)
         cfg = build_config(args)
         if args.dry_run:
             for key, value in cfg.geometry.init_params().items():

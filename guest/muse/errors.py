@@ -21,3 +21,12 @@ class OpError(Exception):
         self.errno = err
         self.message = message
         super().__init__(f"{errno.errorcode.get(err, str(err))}: {message or os.strerror(err)}")
+
+
+class PowerCut(Exception):
+    """Emulated power loss during op `op`: the session stops without replying."""
+
+    def __init__(self, op: int, what: str) -> None:
+        self.op = op
+        self.what = what
+        super().__init__(f"power cut at op {op} ({what})")

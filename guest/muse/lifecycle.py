@@ -4,7 +4,8 @@ Exit codes (EXIT_*): 0 clean stop on SIGTERM/SIGINT; 1 bad configuration or
 image; 2 /dev/muse missing or not openable; 3 the kernel rejected the device
 (connection aborted or closed before registration); 4 the kernel speaks
 another FUSE major version; 5 connection aborted after registration; 6 the
-device did not appear in sysfs within --register-timeout.
+device did not appear in sysfs within --register-timeout; 7 emulated power cut
+(the line "muse: power cut at op N (KIND ADDR)" is printed first).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TextIO
 
-from .devices import make_device
+from .devices import FlashOps, make_device
 from .errors import DeviceUnavailable
 from .geometry import Geometry
+from .injection import Injection, InjectionConfig
 from .registration import MtdEntry, RegistrationWatcher
 from .session import Session, StopReason
 from .stats import Stats
@@ -37,6 +39,7 @@ EXIT_REJECTED = 3
 EXIT_PROTOCOL = 4
 EXIT_ABORTED = 5
 EXIT_NOT_REGISTERED = 6
+EXIT_POWER_CUT = 7
 
 
 @dataclass
@@ -54,6 +57,7 @@ class ServeConfig:
     sysfs_root: str = "/sys/class/mtd"
     dev_root: str = "/dev"
     register_timeout: float = 60.0
+    injection: InjectionConfig = field(default_factory=InjectionConfig)
 
 
 def open_device(path: str) -> int:
@@ -96,12 +100,26 @@ class Server:
         cfg = self.cfg
         geo = cfg.geometry
         store = open_store(geo, cfg.image, cfg.image_format)
+        injection: Injection | None = None
         try:
             device = make_device(
                 geo, store, check_program_once=cfg.check_program_once, factory_bad=cfg.bad_blocks
             )
+            ops: FlashOps = device
+            if cfg.injection.wanted:
+                model = {
+                    "image_format": cfg.image_format,
+                    "check_program_once": cfg.check_program_once,
+                    "bad_blocks": cfg.bad_blocks,
+                }
+                injection = Injection(device, cfg.injection, self.stats, model)
+                ops = injection.ops
+                injection.start()
             fd = cfg.fd if cfg.fd is not None else open_device(cfg.device_path)
         except BaseException:
+            if injection is not None:
+                injection.stop()
+                ops.close()
             store.close()
             raise
         self.stats.sources["device"] = device.stats
@@ -116,7 +134,7 @@ class Server:
             dev_root=cfg.dev_root,
             timeout=cfg.register_timeout,
         )
-        session = Session(fd, device, max_io=cfg.max_io, stats=self.stats, on_init=watcher.start)
+        session = Session(fd, ops, max_io=cfg.max_io, stats=self.stats, on_init=watcher.start)
         log.info(
             "serving %s (%d bytes) on %s, pid %d", geo.name, geo.size, cfg.device_path, os.getpid()
         )
@@ -125,9 +143,11 @@ class Server:
             reason = session.serve()
         finally:
             watcher.stop()
+            if injection is not None:
+                injection.stop()
             for signum, handler in saved.items():
                 signal.signal(signum, handler)
-            device.close()  # flushes the image
+            ops.close()  # flushes the image (and the oplog)
             if cfg.stats_json:
                 self.stats.write_json(cfg.stats_json)
             os.close(fd)
@@ -171,6 +191,10 @@ class Server:
             signal.pthread_kill(self._main_thread, signal.SIGTERM)
 
     def _exit_code(self, reason: StopReason, session: Session, registered: bool) -> int:
+        if reason is StopReason.POWER_CUT and session.power_cut is not None:
+            cut = session.power_cut
+            print(f"muse: power cut at op {cut.op} ({cut.what})", file=self.out, flush=True)
+            return EXIT_POWER_CUT
         if reason is StopReason.PROTOCOL:
             log.error("%s", session.protocol_error)
             return EXIT_PROTOCOL

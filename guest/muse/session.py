@@ -13,7 +13,8 @@ raising OpError becomes an error reply (-errno, header only).
 
 Stopping: request_stop() may be called from a signal handler. It only raises
 (to break out of the blocking read) while the loop is waiting for a request,
-so a request that is being served always gets its reply.
+so a request that is being served always gets its reply. A device raising
+PowerCut (emulated power loss) ends the loop at once, that request unanswered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 
 from . import protocol as p
 from .devices.base import FlashOps
-from .errors import OpError
+from .errors import OpError, PowerCut
 from .geometry import default_max_io
 from .stats import Stats
 
@@ -44,6 +45,7 @@ class StopReason(enum.Enum):
     ABORTED = "aborted"  # ENODEV/ECONNABORTED: the kernel aborted the connection
     CLOSED = "closed"  # EOF: the peer closed its end (socket transport)
     PROTOCOL = "protocol"  # the kernel speaks another FUSE major version
+    POWER_CUT = "power-cut"  # the device emulated a power loss (see power_cut)
 
 
 class _Stop(Exception):
@@ -69,6 +71,7 @@ class Session:
         self.initialized = False
         self.kernel_version: tuple[int, int] | None = None
         self.protocol_error = ""
+        self.power_cut: PowerCut | None = None
         self._reason: StopReason | None = None
         self._waiting = False
         self._opcode = 0
@@ -151,6 +154,10 @@ class Session:
             return
         try:
             handler(unique, self._req_view[_HDR:size])
+        except PowerCut as cut:
+            # No reply: closing the fd makes the kernel fail the request.
+            self.power_cut = cut
+            self._reason = StopReason.POWER_CUT
         except OpError as err:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s unique %d pid %d: %s", p.opcode_name(opcode), unique, pid, err)

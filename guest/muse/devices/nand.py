@@ -134,6 +134,10 @@ class NandDevice(Device):
             page += 1
             offset = 0
 
+    def oob_spans(self, addr: int, area: int, length: int) -> list[tuple[int, int, int]]:
+        """The (page, start, end) OOB slices a request covers; OpError if it is invalid."""
+        return list(self._oob_spans(addr, area, length))
+
     def _read_oob(self, addr: int, area: int, raw: bool, out: memoryview) -> int:
         pos = 0
         for page, start, end in self._oob_spans(addr, area, len(out)):
