@@ -28,4 +28,7 @@ Faults and power cuts (FAULTS.md):
   control       the --control socket: JSON lines, served by a thread
   ctl           `ctl` client for the control socket
   replay        `replay` and `oplog` commands
+Hostile server mode (HOSTILE.md):
+  hostile/      bad replies and raw MUSE_INIT payloads on purpose, presets,
+                `hostile --list`; devices/trivial serves odd geometry
 """

@@ -1,4 +1,4 @@
-"""Command line: python3 -m guest.muse serve|ctl|replay|oplog [options].
+"""Command line: python3 -m guest.muse serve|ctl|replay|oplog|hostile [options].
 
 Serves one MUSE device on /dev/muse until SIGTERM/SIGINT, then flushes the
 image and exits 0. Examples:
@@ -25,10 +25,12 @@ missing or not openable (needs CAP_SYS_ADMIN); 3 kernel rejected the device
 registration; 6 device not seen in sysfs within --register-timeout; 7 power
 cut (--powercut-at/--powercut-random/ctl powercut): after printing
   muse: power cut at op N (KIND ADDR)
-the server stops answering, flushes the image and closes /dev/muse.
+the server stops answering, flushes the image and closes /dev/muse; 8 a
+hostile die mode fired (os._exit without replying).
 
 Faults, power cuts, the oplog: guest/muse/FAULTS.md; `ctl --help`,
-`replay --help`.
+`replay --help`. Hostile replies and raw MUSE_INIT: guest/muse/HOSTILE.md,
+`hostile --list [--json]`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from .geometry import (
     default_oobsize,
     parse_size,
 )
+from .hostile import options as hostile_options
+from .hostile.config import check_servable
 from .lifecycle import EXIT_CONFIG, EXIT_NO_DEVICE, EXIT_OK, ServeConfig, Server
 from .stores import FORMATS
 
@@ -90,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve one MUSE device",
         description=__doc__,
-        epilog=LAYOUTS + "\n" + injection.EPILOG,
+        epilog=LAYOUTS + "\n" + injection.EPILOG + "\n\n" + hostile_options.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     geo = serve.add_argument_group("geometry (sizes take K/KiB, M/MiB, G/GiB suffixes)")
@@ -150,9 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--register-timeout",
         type=float,
-        default=60.0,
         metavar="SECONDS",
-        help="give up (exit 6) if the MTD is not in sysfs by then; 0 waits forever",
+        help="give up (exit 6) if the MTD is not in sysfs by then; 0 waits forever "
+        "(default 60, 10 with a raw INIT)",
     )
     run.add_argument(
         "--dry-run", action="store_true", help="print the MUSE_INIT parameters and exit"
@@ -163,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sysfs-root", default="/sys/class/mtd", help=argparse.SUPPRESS)
     run.add_argument("--dev-root", default="/dev", help=argparse.SUPPRESS)
     injection.add_serve_arguments(serve)
+    hostile_options.add_serve_arguments(serve)
     ctl.add_parser(sub)
+    hostile_options.add_parser(sub)
     replay.add_parsers(sub)
     return parser
 
@@ -224,22 +230,38 @@ def build_geometry(args: argparse.Namespace) -> Geometry:
 def build_config(args: argparse.Namespace) -> ServeConfig:
     geometry = build_geometry(args)
     max_io = parse_size(args.max_io) if args.max_io is not None else None
-    geometry.validate(max_io if max_io is not None else default_max_io(geometry))
-    if max_io is not None:
-        if max_io > U32_MAX:
-            raise ConfigError(f"--max-io {max_io} must fit in 32 bits")
-        if geometry.is_nand and max_io % geometry.subpage_size:
+    if max_io is not None and max_io > U32_MAX:
+        raise ConfigError(f"--max-io {max_io} must fit in 32 bits")
+    if not args.unchecked:
+        geometry.validate(max_io if max_io is not None else default_max_io(geometry))
+        if max_io is not None and geometry.is_nand and max_io % geometry.subpage_size:
             raise ConfigError(
                 f"--max-io {max_io} must be a multiple of the {geometry.subpage_size}-byte "
                 "subpage, or large NAND writes split mid-page"
             )
-    bad_blocks = parse_block_list(args.bad_blocks, geometry.nblocks)
+    hostile, plan = hostile_options.config_from_args(args, geometry, max_io)
+    if plan is not None:
+        # A raw INIT: serve what the kernel will believe in, with buffers for what it was told.
+        geometry, max_io = plan.geometry, plan.max_io
+    if hostile.trivial:
+        # Model-bound options are moot when the kernel should refuse the device anyway.
+        check_servable("" if hostile.verdict else hostile.trivial, {
+            "--image": args.image, "--bad-blocks": args.bad_blocks, "--fault": args.fault,
+            "--check-program-once": args.check_program_once, "--oplog": args.oplog,
+            "--powercut-at/--powercut-random": args.powercut_at or args.powercut_random,
+        })  # fmt: skip
+        hostile.control = args.control
+        inject = injection.InjectionConfig(seed=args.seed)
+    else:
+        inject = injection.config_from_args(args, geometry)
+    bad_blocks = parse_block_list(args.bad_blocks, geometry.nblocks) if args.bad_blocks else []
     if bad_blocks and not geometry.is_nand:
         raise ConfigError("--bad-blocks needs a NAND type (nand, mlc-nand)")
     if args.check_program_once and not geometry.is_nand:
         raise ConfigError("--check-program-once needs a NAND type (nand, mlc-nand)")
     return ServeConfig(
-        injection=injection.config_from_args(args, geometry),
+        injection=inject,
+        hostile=hostile,
         geometry=geometry,
         image=args.image,
         image_format=args.image_format,
@@ -252,7 +274,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         max_io=max_io,
         sysfs_root=args.sysfs_root,
         dev_root=args.dev_root,
-        register_timeout=args.register_timeout,
+        register_timeout=60.0 if args.register_timeout is None else args.register_timeout,
     )
 
 
@@ -270,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "ctl":
         return ctl.run(args)
+    if args.command == "hostile":
+        return hostile_options.run(args)
     if args.command not in ("serve", "replay", "oplog"):
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
@@ -281,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "oplog":
             return replay.run_summary(args)
         cfg = build_config(args)
+        if args.dry_run and cfg.hostile.init_payload is not None:
+            print(hostile_options.describe_raw_init(cfg))
+            return EXIT_OK
         if args.dry_run:
             for key, value in cfg.geometry.init_params().items():
                 print(f"{key}={value}")

@@ -9,6 +9,7 @@ Each request line gets one reply line, {"ok": true, ...} or
   {"cmd": "stats"}                     the stats JSON of --stats-json
   {"cmd": "powercut", "at": N}         cut at op N (null disarms)
   {"cmd": "powercut", "in": K}         cut at the K-th op from now (1: the next)
+  {"cmd": "hostile", ...}              hostile reply rules (hostile/engine.py)
 Served by a thread (per connection), so the request loop never waits for a
 client; the layers' locks guard what both touch.
 """
@@ -31,22 +32,18 @@ from .errors import ConfigError
 from .stats import Stats
 
 Reply = dict[str, object]
+Command = Callable[[dict[str, object]], Reply]
 
 
-class Controller:
-    """Executes control requests against the fault and power-cut layers."""
+class Commands:
+    """The JSON-lines protocol over a table of named commands; "stats" is always there."""
 
-    def __init__(self, faults: FaultLayer, powercut: PowerCutLayer, stats: Stats) -> None:
-        self.faults = faults
-        self.powercut = powercut
+    def __init__(self, stats: Stats) -> None:
         self.stats = stats
-        self._commands: dict[str, Callable[[dict[str, object]], Reply]] = {
-            "get": self._get,
-            "set": self._set,
-            "clear": self._clear,
-            "stats": self._stats,
-            "powercut": self._powercut,
-        }
+        self._commands: dict[str, Command] = {"stats": self._stats}
+
+    def register(self, name: str, command: Command) -> None:
+        self._commands[name] = command
 
     def handle_line(self, line: str) -> str:
         try:
@@ -70,6 +67,25 @@ class Controller:
         except ConfigError as err:
             return {"ok": False, "error": str(err)}
 
+    def _stats(self, request: dict[str, object]) -> Reply:
+        return {"stats": self.stats.snapshot()}
+
+
+class Controller(Commands):
+    """Executes control requests against the fault and power-cut layers."""
+
+    def __init__(self, faults: FaultLayer, powercut: PowerCutLayer, stats: Stats) -> None:
+        super().__init__(stats)
+        self.faults = faults
+        self.powercut = powercut
+        for name, command in (
+            ("get", self._get),
+            ("set", self._set),
+            ("clear", self._clear),
+            ("powercut", self._powercut),
+        ):
+            self.register(name, command)
+
     def _get(self, request: dict[str, object]) -> Reply:
         faults = self.faults.fault_stats()
         return {
@@ -88,9 +104,6 @@ class Controller:
         self.faults.clear()
         self.powercut.arm(None)
         return self._get(request)
-
-    def _stats(self, request: dict[str, object]) -> Reply:
-        return {"stats": self.stats.snapshot()}
 
     def _powercut(self, request: dict[str, object]) -> Reply:
         if "in" in request:
@@ -121,13 +134,13 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: str, controller: Controller) -> None:
+    def __init__(self, path: str, controller: Commands) -> None:
         self.controller = controller
         super().__init__(path, _Handler)
 
 
 class ControlServer:
-    def __init__(self, path: str, controller: Controller) -> None:
+    def __init__(self, path: str, controller: Commands) -> None:
         self.path = path
         self.controller = controller
         self._server: _Server | None = None

@@ -7,6 +7,10 @@
   ctl --control PATH powercut 120      cut at op 120
   ctl --control PATH powercut +1       cut at the next op
   ctl --control PATH powercut off
+  ctl --control PATH hostile           the hostile rules and what they fired
+  ctl --control PATH hostile SPEC...   add rules (MODE[:ARG][,KEY=VALUE], see
+                                       `hostile --list`)
+  ctl --control PATH hostile off       drop every rule
   ctl --control PATH send '{"cmd": "get"}'
 
 Prints the reply (one JSON object) on stdout. Exit codes: 0 the server
@@ -28,7 +32,7 @@ from .faultconfig import parse_assignments
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 2
-COMMANDS = ("get", "set", "clear", "stats", "powercut", "send")
+COMMANDS = ("get", "set", "clear", "stats", "powercut", "hostile", "send")
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -41,7 +45,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     ctl.add_argument("--control", required=True, metavar="PATH", help="the server's socket")
     ctl.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     ctl.add_argument("action", choices=COMMANDS, metavar="COMMAND", help=", ".join(COMMANDS))
-    ctl.add_argument("args", nargs="*", help="KEY=VALUE for set; N, +K or off for powercut")
+    ctl.add_argument(
+        "args",
+        nargs="*",
+        help="KEY=VALUE for set; N, +K or off for powercut; SPECs or off for hostile",
+    )
 
 
 def build_request(action: str, args: list[str]) -> dict[str, object]:
@@ -61,6 +69,10 @@ def build_request(action: str, args: list[str]) -> dict[str, object]:
             return {"cmd": "powercut", "at": int(text)}
         except ValueError:
             raise ConfigError(f"powercut {text!r}: expected N, +K or off") from None
+    if action == "hostile":
+        if args == ["off"]:
+            return {"cmd": "hostile", "clear": True}
+        return {"cmd": "hostile", "add": args} if args else {"cmd": "hostile"}
     if action == "send":
         if len(args) != 1:
             raise ConfigError("send needs one JSON object")

@@ -5,7 +5,8 @@ image; 2 /dev/muse missing or not openable; 3 the kernel rejected the device
 (connection aborted or closed before registration); 4 the kernel speaks
 another FUSE major version; 5 connection aborted after registration; 6 the
 device did not appear in sysfs within --register-timeout; 7 emulated power cut
-(the line "muse: power cut at op N (KIND ADDR)" is printed first).
+(the line "muse: power cut at op N (KIND ADDR)" is printed first); 8 a hostile
+die mode fired (os._exit, no cleanup).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TextIO
 
-from .devices import FlashOps, make_device
+from .control import Commands, ControlServer
+from .devices import Device, FlashOps, make_device
+from .devices.trivial import TrivialDevice
 from .errors import DeviceUnavailable
 from .geometry import Geometry
+from .hostile.config import HostileConfig
+from .hostile.engine import EXIT_HOSTILE_DEATH, HostileEngine
 from .injection import Injection, InjectionConfig
 from .registration import MtdEntry, RegistrationWatcher
 from .session import Session, StopReason
@@ -40,6 +45,7 @@ EXIT_PROTOCOL = 4
 EXIT_ABORTED = 5
 EXIT_NOT_REGISTERED = 6
 EXIT_POWER_CUT = 7
+EXIT_DIED = EXIT_HOSTILE_DEATH
 
 
 @dataclass
@@ -58,6 +64,7 @@ class ServeConfig:
     dev_root: str = "/dev"
     register_timeout: float = 60.0
     injection: InjectionConfig = field(default_factory=InjectionConfig)
+    hostile: HostileConfig = field(default_factory=HostileConfig)
 
 
 def open_device(path: str) -> int:
@@ -93,48 +100,61 @@ class Server:
         self.out = out
         self.stats = Stats()
         self.not_registered = ""
+        self.engine: HostileEngine | None = None
         self._main_thread = threading.main_thread().ident
 
     def run(self) -> int:
         """Raises ConfigError (exit 1) and DeviceUnavailable (exit 2) before serving."""
         cfg = self.cfg
         geo = cfg.geometry
-        store = open_store(geo, cfg.image, cfg.image_format)
+        hostile = cfg.hostile
+        engine = self._hostile_engine()
+        # Geometry beyond the models (hostile runs) gets the trivial one: no store.
+        store = None if hostile.trivial else open_store(geo, cfg.image, cfg.image_format)
         injection: Injection | None = None
+        control: ControlServer | None = None
         try:
-            device = make_device(
-                geo, store, check_program_once=cfg.check_program_once, factory_bad=cfg.bad_blocks
-            )
-            ops: FlashOps = device
-            if cfg.injection.wanted:
-                model = {
-                    "image_format": cfg.image_format,
-                    "check_program_once": cfg.check_program_once,
-                    "bad_blocks": cfg.bad_blocks,
-                }
-                injection = Injection(device, cfg.injection, self.stats, model)
-                ops = injection.ops
-                injection.start()
+            model: FlashOps
+            ops: FlashOps
+            if store is None:
+                model = ops = TrivialDevice(geo, hostile.trivial)
+            else:
+                device = make_device(
+                    geo, store, check_program_once=cfg.check_program_once,
+                    factory_bad=cfg.bad_blocks,
+                )  # fmt: skip
+                model = ops = device
+                if cfg.injection.wanted:
+                    injection = self._injection(device, engine)
+                    ops = injection.ops
+                    injection.start()
+            control = self._hostile_control(engine)
             fd = cfg.fd if cfg.fd is not None else open_device(cfg.device_path)
         except BaseException:
+            if control is not None:
+                control.stop()
             if injection is not None:
                 injection.stop()
                 ops.close()
-            store.close()
+            if store is not None:
+                store.close()
             raise
-        self.stats.sources["device"] = device.stats
-        self.stats.sources["store"] = store.info
+        self.stats.sources["device"] = model.stats
+        if store is not None:
+            self.stats.sources["store"] = store.info
+        master, parts = hostile.watch or (geo.name, [part.name for part in geo.partitions()])
         watcher = RegistrationWatcher(
             pid=os.getpid(),
-            master_name=geo.name,
-            part_names=[part.name for part in geo.partitions()],
+            master_name=master,
+            part_names=parts,
             on_ready=self._announce,
             on_timeout=self._registration_timeout,
             sysfs_root=cfg.sysfs_root,
             dev_root=cfg.dev_root,
             timeout=cfg.register_timeout,
         )
-        session = Session(fd, ops, max_io=cfg.max_io, stats=self.stats, on_init=watcher.start)
+        session = Session(fd, ops, max_io=cfg.max_io, stats=self.stats, on_init=watcher.start,
+                          hostile=engine, request_max_write=hostile.request_max_write)  # fmt: skip
         log.info(
             "serving %s (%d bytes) on %s, pid %d", geo.name, geo.size, cfg.device_path, os.getpid()
         )
@@ -143,6 +163,8 @@ class Server:
             reason = session.serve()
         finally:
             watcher.stop()
+            if control is not None:
+                control.stop()
             if injection is not None:
                 injection.stop()
             for signum, handler in saved.items():
@@ -152,6 +174,43 @@ class Server:
                 self.stats.write_json(cfg.stats_json)
             os.close(fd)
         return self._exit_code(reason, session, watcher.registered.is_set())
+
+    def _injection(self, device: Device, engine: HostileEngine | None) -> Injection:
+        cfg = self.cfg
+        model = {
+            "image_format": cfg.image_format,
+            "check_program_once": cfg.check_program_once,
+            "bad_blocks": cfg.bad_blocks,
+        }
+        injection = Injection(device, cfg.injection, self.stats, model)
+        if engine is not None and injection.control is not None:
+            injection.control.controller.register("hostile", engine.control)
+        return injection
+
+    def _hostile_engine(self) -> HostileEngine | None:
+        """Wanted for hostile options, and for any control socket (rules may come later)."""
+        hostile = self.cfg.hostile
+        if not (hostile.wanted or self.cfg.injection.control):
+            return None
+        engine = HostileEngine(hostile.rules, seed=hostile.seed, init_payload=hostile.init_payload)
+        engine.before_exit.append(self._write_stats)
+        self.stats.sources["hostile"] = engine.snapshot
+        self.engine = engine
+        return engine
+
+    def _hostile_control(self, engine: HostileEngine | None) -> ControlServer | None:
+        """The control socket of a run without fault layers (the trivial model's)."""
+        if engine is None or self.cfg.hostile.control is None:
+            return None
+        commands = Commands(self.stats)
+        commands.register("hostile", engine.control)
+        server = ControlServer(self.cfg.hostile.control, commands)
+        server.start()
+        return server
+
+    def _write_stats(self) -> None:
+        if self.cfg.stats_json:
+            self.stats.write_json(self.cfg.stats_json)
 
     def _install_signals(self, session: Session) -> dict[int, signal._HANDLER]:
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -176,6 +235,8 @@ class Server:
             print(json.dumps(self.stats.snapshot(), sort_keys=True), file=sys.stderr, flush=True)
 
     def _announce(self, entries: list[MtdEntry]) -> None:
+        if self.engine is not None:
+            self.engine.mark_ready()
         if self.cfg.ready_file:
             write_ready_file(self.cfg.ready_file, entries)
         for e in entries:

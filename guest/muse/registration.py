@@ -9,6 +9,8 @@ muse_pid file whose name is one we announced are taken instead.
 Done means: without partitions, the master (named NAME) is there; with
 partitions, every partition named by PARTSCMDLINE is there (the master too if
 CONFIG_MTD_PARTITIONED_MASTER makes it visible), and each /dev/mtdN exists.
+With no master name (a hostile raw INIT, whose partitions the kernel may
+parse its own way): any of ours, once the set has not changed for `settle`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class RegistrationWatcher:
         self,
         *,
         pid: int,
-        master_name: str,
+        master_name: str | None,
         part_names: list[str],
         on_ready: Callable[[list[MtdEntry]], None],
         on_timeout: Callable[[str], None],
@@ -55,6 +57,7 @@ class RegistrationWatcher:
         timeout: float = 60.0,
         interval: float = 0.02,
         name_fallback_after: float = 1.0,
+        settle: float = 0.5,
     ) -> None:
         self.pid = pid
         self.master_name = master_name
@@ -66,6 +69,8 @@ class RegistrationWatcher:
         self.timeout = timeout
         self.interval = interval
         self.name_fallback_after = name_fallback_after
+        self.settle = settle
+        self._stable: tuple[list[tuple[int, str]], float] = ([], 0.0)
         self.registered = threading.Event()
         self.entries: list[MtdEntry] = []
         self.seen: list[MtdEntry] = []  # ours so far, complete or not
@@ -104,7 +109,7 @@ class RegistrationWatcher:
         if not self.seen:
             return f"{prefix} (no {self.sysfs_root}/mtd*/muse_pid with pid {self.pid})"
         found = ", ".join(f"mtd{e.index} ({e.name})" for e in self.seen)
-        missing = Counter(self.part_names or [self.master_name])
+        missing = Counter(self.part_names or [self.master_name or "a stable set of MTDs"])
         missing.subtract(e.name for e in self.seen)
         names = ", ".join(sorted(name for name, count in missing.items() if count > 0))
         return f"{prefix}: found {found}; missing {names or 'device nodes in ' + self.dev_root}"
@@ -137,10 +142,19 @@ class RegistrationWatcher:
         entries.sort(key=lambda entry: entry.index)
         self.seen = entries
         found = Counter(entry.name for entry in entries)
-        if self.part_names:
+        if self.master_name is None:
+            complete = self._settled(entries)
+        elif self.part_names:
             complete = all(found[name] >= count for name, count in Counter(self.part_names).items())
         else:
             complete = found[self.master_name] > 0
         if not complete or not all(os.path.exists(entry.dev) for entry in entries):
             return None
         return entries
+
+    def _settled(self, entries: list[MtdEntry]) -> bool:
+        now = time.monotonic()
+        key = [(entry.index, entry.name) for entry in entries]
+        if key != self._stable[0]:
+            self._stable = (key, now)
+        return bool(entries) and now - self._stable[1] >= self.settle

@@ -15,6 +15,9 @@ Stopping: request_stop() may be called from a signal handler. It only raises
 (to break out of the blocking read) while the loop is waiting for a request,
 so a request that is being served always gets its reply. A device raising
 PowerCut (emulated power loss) ends the loop at once, that request unanswered.
+
+A hostile engine (hostile/), when given, builds the INIT payload and sees
+every reply before it is written: it may rewrite, repeat, drop it or die.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import mmap
 import os
 from collections.abc import Callable
+from typing import Protocol
 
 from . import protocol as p
 from .devices.base import FlashOps
@@ -38,6 +43,28 @@ _OUT = p.OUT_HEADER.size
 _IO_REPLY = _OUT + p.IO_OUT.size
 
 Handler = Callable[[int, memoryview], None]
+# Buffers above this are anonymous mappings, so only what the kernel writes is touched.
+_MAPPED_BUFFER = 64 << 20
+# read() moves at most this much (MAX_RW_COUNT): a larger buffer cannot help.
+_MAX_RW_COUNT = 0x7FFFF000
+# Linux's MAP_NORESERVE (the mmap module lacks it before 3.13): no commit charge.
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
+
+
+class HostileHooks(Protocol):
+    """What a hostile engine does to the INIT payload and to the replies."""
+
+    def init_payload(self, unique: int, default: Callable[[], bytes]) -> bytes: ...
+
+    def reply(self, opcode: int, data: bytes, send: Callable[[bytes], bool]) -> bool | None:
+        """Send data or what it makes of it; True if the kernel took a message, None if none."""
+        ...
+
+
+def request_buffer(size: int) -> bytearray | mmap.mmap:
+    if size <= _MAPPED_BUFFER:
+        return bytearray(size)
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | _MAP_NORESERVE)
 
 
 class StopReason(enum.Enum):
@@ -61,6 +88,8 @@ class Session:
         max_io: int | None = None,
         stats: Stats | None = None,
         on_init: Callable[[], None] | None = None,
+        hostile: HostileHooks | None = None,
+        request_max_write: int = 0,
     ) -> None:
         self.fd = fd
         self.device = device
@@ -68,6 +97,7 @@ class Session:
         self.max_io = max_io or default_max_io(self.geometry)
         self.stats = stats or Stats()
         self.on_init = on_init
+        self.hostile = hostile
         self.initialized = False
         self.kernel_version: tuple[int, int] | None = None
         self.protocol_error = ""
@@ -75,7 +105,11 @@ class Session:
         self._reason: StopReason | None = None
         self._waiting = False
         self._opcode = 0
-        self._req = bytearray(p.request_buffer_size(self.max_io))
+        # The kernel refuses reads smaller than 80 + the max_write it was told.
+        size = p.request_buffer_size(max(self.max_io, request_max_write))
+        if size > _MAX_RW_COUNT:  # no read() can satisfy it: the first one says why
+            size = p.request_buffer_size(self.max_io)
+        self._req = request_buffer(size)
         self._req_view = memoryview(self._req)
         self._rep = bytearray(_IO_REPLY + self.max_io)
         self._rep_view = memoryview(self._rep)
@@ -118,7 +152,14 @@ class Session:
             size = os.readv(self.fd, [self._req])
         except OSError as err:
             # ECONNABORTED is what fusectl aborts with FUSE_ABORT_ERROR give instead.
-            if err.errno not in (errno.ENODEV, errno.ECONNABORTED):
+            if err.errno == errno.EINVAL:
+                log.error(
+                    "the kernel refuses to read a request into %d bytes: the max_write it was "
+                    "told needs 80 + max_write (and read() moves at most %d)",
+                    len(self._req),
+                    _MAX_RW_COUNT,
+                )
+            elif err.errno not in (errno.ENODEV, errno.ECONNABORTED):
                 raise
             self._reason = StopReason.ABORTED
             return None
@@ -179,7 +220,13 @@ class Session:
             raise OpError(errno.EINVAL, f"{what}: {len(payload)} bytes of in-args, expected {size}")
 
     # -- replies
-    def _send(self, data: bytes | bytearray | memoryview) -> None:
+    def _send(self, data: bytes | bytearray | memoryview) -> bool | None:
+        """True if the kernel took the reply (None: a hostile engine sent nothing)."""
+        if self.hostile is not None:
+            return self.hostile.reply(self._opcode, bytes(data), self._write)
+        return self._write(data)
+
+    def _write(self, data: bytes | bytearray | memoryview) -> bool:
         try:
             written = os.write(self.fd, data)
         except OSError as err:
@@ -189,16 +236,17 @@ class Session:
                 self._reason = self._reason or StopReason.ABORTED
             else:
                 log.error("the kernel refused a reply: %s", err)
-            return
+            return False
         if written != len(data):
             log.error("short reply write: %d of %d bytes", written, len(data))
+        return True
 
-    def _reply_error(self, unique: int, err: int) -> None:
+    def _reply_error(self, unique: int, err: int) -> bool | None:
         self.stats.error(self._opcode)
-        self._send(p.OUT_HEADER.pack(_OUT, -err, unique))
+        return self._send(p.OUT_HEADER.pack(_OUT, -err, unique))
 
-    def _reply(self, unique: int, payload: bytes = b"") -> None:
-        self._send(p.OUT_HEADER.pack(_OUT + len(payload), 0, unique) + payload)
+    def _reply(self, unique: int, payload: bytes = b"") -> bool | None:
+        return self._send(p.OUT_HEADER.pack(_OUT + len(payload), 0, unique) + payload)
 
     # -- handlers
     def _op_init(self, unique: int, payload: memoryview) -> None:
@@ -218,10 +266,21 @@ class Session:
         if self.initialized:
             raise OpError(errno.EINVAL, "MUSE_INIT after the connection was initialised")
         log.debug("kernel offers FUSE %d.%d, answering %d.%d", major, minor, 7, p.MUSE_MINOR)
-        info = p.encode_init_info(self.geometry.init_params())
-        out = p.INIT_OUT.pack(p.FUSE_KERNEL_VERSION, p.MUSE_MINOR, self.max_io, self.max_io)
+
+        def default_payload() -> bytes:
+            info = p.encode_init_info(self.geometry.init_params())
+            out = p.INIT_OUT.pack(p.FUSE_KERNEL_VERSION, p.MUSE_MINOR, self.max_io, self.max_io)
+            return out + info
+
         self.initialized = True
-        self._reply(unique, out + info)
+        if self.hostile is not None:
+            taken = self._reply(unique, self.hostile.init_payload(unique, default_payload))
+        else:
+            taken = self._reply(unique, default_payload())
+        if taken is False:
+            # Refused (EINVAL, ENOENT): no registration will follow, the kernel may still wait.
+            log.error("the kernel refused the MUSE_INIT reply")
+            self._reason = self._reason or StopReason.ABORTED
         if self.on_init is not None:
             self.on_init()
 
