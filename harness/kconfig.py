@@ -103,6 +103,10 @@ def kconfig_definition(tree: Path, option: str, final: dict[str, str]) -> str | 
                                                             final))
                 elif stripped.startswith(("select", "imply")):
                     facts.append(stripped)
+                elif (prompt := re.match(r'^(bool|tristate|string|int|hex)\s+".*"\s+if\s+(.+)$',
+                                         stripped)):
+                    # Without a visible prompt the option takes its default, whatever was asked.
+                    facts.append(f"settable only if {_annotate(prompt.group(2), final)}")
             where = kconfig.relative_to(tree)
             return f"defined in {where}: " + ("; ".join(facts) if facts else "no dependencies")
     return None

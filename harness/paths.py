@@ -13,10 +13,14 @@ FLAVOURS_FILE = KERNEL_DIR / "flavours.toml"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
+# Fixed at import: a test session that swaps HOME (pytester) still shares this cache.
+DEFAULT_CACHE = Path.home() / ".cache" / "muse-harness"
+
+
 def cache_root() -> Path:
     """The cache shared by all runs: sources, trees, builds, root filesystems."""
     env = os.environ.get("MUSE_HARNESS_CACHE")
-    root = Path(env) if env else Path.home() / ".cache" / "muse-harness"
+    root = Path(env) if env else DEFAULT_CACHE
     root.mkdir(parents=True, exist_ok=True)
     return root
 

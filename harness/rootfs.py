@@ -88,8 +88,11 @@ def _host_apt_options(workdir: Path) -> list[str]:
     return [f"--aptopt={conf}"]
 
 
+TEMPLATES = ("init.sh.j2", "sshd_config.j2", "harness.pth.j2")
+
+
 def rootfs_key() -> str:
-    templates = sorted(TEMPLATES_DIR.glob("*.j2"))
+    templates = [TEMPLATES_DIR / name for name in TEMPLATES]
     extra = "\0".join([ROOTFS_RECIPE, SUITE, *PACKAGES, json.dumps(GUEST, sort_keys=True)])
     return sha256_files(templates, extra)[:16]
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,14 @@ from harness.paths import REPO
 pytestmark = pytest.mark.vm
 
 
-def harness(*args: str, logdir: Path) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", *args[:1], f"--logdir={logdir}", *args[1:]]
+@pytest.fixture
+def harness(pytestconfig: pytest.Config) -> Callable[..., list[str]]:
+    """The CLI command line for the session's base and flavour."""
+    def command(*args: str, logdir: Path) -> list[str]:
+        return [sys.executable, "-m", "harness.cli", *args[:1], f"--logdir={logdir}",
+                f"--base={pytestconfig.getoption('--base')}",
+                f"--flavour={pytestconfig.getoption('--flavour')}", *args[1:]]
+    return command
 
 
 def qemu_pids(logdir: Path) -> list[int]:
@@ -26,7 +33,8 @@ def qemu_pids(logdir: Path) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def test_run_passes_exit_status_and_output(tmp_path: Path) -> None:
+def test_run_passes_exit_status_and_output(tmp_path: Path,
+                                           harness: Callable[..., list[str]]) -> None:
     result = subprocess.run(harness("run", "--", "sh", "-c", "cat /proc/mtd; exit 3",
                                     logdir=tmp_path),
                             capture_output=True, text=True, timeout=900, cwd=REPO)
@@ -45,7 +53,8 @@ def _wait_for_qemu(proc: subprocess.Popen[str], logdir: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_no_qemu_left_after_interrupt_or_kill(tmp_path: Path, sig: signal.Signals) -> None:
+def test_no_qemu_left_after_interrupt_or_kill(tmp_path: Path, sig: signal.Signals,
+                                              harness: Callable[..., list[str]]) -> None:
     proc = subprocess.Popen(harness("run", "--", "sleep", "600", logdir=tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:

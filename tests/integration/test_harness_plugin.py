@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.paths import cache_root
+
 INNER = '''
 def test_warns(vm):
     vm.run("echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
@@ -24,7 +26,10 @@ def test_clean_after_panic(vm):
 
 @pytest.mark.vm
 def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
-        pytester: pytest.Pytester, pytestconfig: pytest.Config) -> None:
+        pytester: pytest.Pytester, pytestconfig: pytest.Config,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytester gives the inner session its own HOME: keep it on our cache.
+    monkeypatch.setenv("MUSE_HARNESS_CACHE", str(cache_root()))
     pytester.makepyfile(test_inner=INNER)
     args = [f"--base={pytestconfig.getoption('--base')}",
             f"--flavour={pytestconfig.getoption('--flavour')}",

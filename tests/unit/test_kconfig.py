@@ -33,11 +33,12 @@ def test_validate_names_option_and_dependencies(tmp_path: Path) -> None:
     (tree / "fs/fuse").mkdir(parents=True)
     (tree / "fs/fuse/Kconfig").write_text(
         "if FUSE_HELPER\nconfig MUSE\n\ttristate \"MUSE\"\n\tdepends on FUSE_FS && !X\n"
-        "\tselect MTD\n\thelp\n\t  text\nendif\n\nconfig OTHER\n\tbool\n")
+        "\tselect MTD\n\thelp\n\t  text\nendif\n\nconfig OTHER\n\tbool\n"
+        "config ZSTD\n\tbool \"zstd\" if ADV\n\tdefault y\n")
     fragment = tmp_path / "muse.config"
-    fragment.write_text("CONFIG_MUSE=m\nCONFIG_GONE=y\nCONFIG_OK=y\n")
+    fragment.write_text("CONFIG_MUSE=m\nCONFIG_GONE=y\nCONFIG_OK=y\n# CONFIG_ZSTD is not set\n")
     dotconfig = tmp_path / ".config"
-    dotconfig.write_text("CONFIG_OK=y\n# CONFIG_MUSE is not set\nCONFIG_FUSE_FS=y\n")
+    dotconfig.write_text("CONFIG_OK=y\n# CONFIG_MUSE is not set\nCONFIG_FUSE_FS=y\nCONFIG_ZSTD=y\n")
     with pytest.raises(ConfigError) as info:
         validate(tree, dotconfig, (fragment,))
     message = str(info.value)
@@ -45,6 +46,8 @@ def test_validate_names_option_and_dependencies(tmp_path: Path) -> None:
     assert ("fs/fuse/Kconfig: inside 'if FUSE_HELPER (=n)'; "
             "depends on FUSE_FS (=y) && !X (=n); select MTD") in message
     assert "CONFIG_GONE=y" in message and "not defined in any Kconfig" in message
+    assert "CONFIG_ZSTD=n (from muse.config) ended up as CONFIG_ZSTD=y" in message
+    assert "settable only if ADV (=n)" in message
     assert "CONFIG_OK" not in message
 
 
