@@ -39,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reports", default="reports", help="where consoles and session data go")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "vm: needs a booted guest")
+    config.addinivalue_line("markers", "flavour(name): the kernel flavour the test needs")
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 

@@ -111,7 +111,17 @@ def debian_source(base: str) -> Source:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return Source(dest, kernel_version(dest), f"debian:{package}={version}", False,
-                  (dest / "fs/fuse/muse.c").exists())
+                  _pristine_has_muse(dest))
+
+
+def _pristine_has_muse(tree: Path) -> bool:
+    """Whether the package itself carries MUSE: the extraction doubles as our scratch
+    repository, so its working tree has muse.c whenever a series is applied."""
+    if not (tree / ".git").is_dir():
+        return (tree / "fs/fuse/muse.c").exists()
+    probe = subprocess.run(["git", "-C", str(tree), "cat-file", "-e",
+                            "harness/pristine:fs/fuse/muse.c"], capture_output=True, check=False)
+    return probe.returncode == 0
 
 
 def get_source(base: str, kernel_src: Path | None) -> Source:

@@ -168,6 +168,10 @@ class GuestSSH:
                                        f"\n$ {command}")
                 select.select([channel], [], [], 0.25)
             status = channel.recv_exit_status()
+            if status == -1:
+                # No exit status: the connection dropped under the command.
+                alive()
+                raise VMError(f"the SSH connection dropped during the command:\n$ {command}")
         finally:
             channel.close()
         result = CommandResult(command, status, out.decode(errors="replace"),

@@ -27,10 +27,19 @@ def harness(pytestconfig: pytest.Config) -> Callable[..., list[str]]:
     return command
 
 
-def qemu_pids(logdir: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"qemu-system.*{logdir}"], capture_output=True,
+def qemu_children(parent: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent), "qemu-system"], capture_output=True,
                          text=True, check=False).stdout
     return [int(p) for p in out.split()]
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for its (new) parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_run_passes_exit_status_and_output(tmp_path: Path,
@@ -40,16 +49,17 @@ def test_run_passes_exit_status_and_output(tmp_path: Path,
                             capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 3, result.stderr
     assert result.stdout.startswith("dev:    size   erasesize  name")
-    assert not qemu_pids(tmp_path)
 
 
-def _wait_for_qemu(proc: subprocess.Popen[str], logdir: Path) -> None:
+def _wait_for_qemu(proc: subprocess.Popen[str]) -> list[int]:
+    """QEMU's PIDs once it runs under the CLI process."""
     deadline = time.monotonic() + 600
-    while not list(logdir.glob("*-console.log")) or not qemu_pids(logdir):
+    while not (pids := qemu_children(proc.pid)):
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, "QEMU never started"
-        time.sleep(0.5)
+        time.sleep(0.2)
     time.sleep(2)
+    return pids
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -57,18 +67,19 @@ def test_no_qemu_left_after_interrupt_or_kill(tmp_path: Path, sig: signal.Signal
                                               harness: Callable[..., list[str]]) -> None:
     proc = subprocess.Popen(harness("run", "--", "sleep", "600", logdir=tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    pids: list[int] = []
     try:
-        _wait_for_qemu(proc, tmp_path)
+        pids = _wait_for_qemu(proc)
         os.kill(proc.pid, sig)
         proc.wait(timeout=60)
         deadline = time.monotonic() + 20
-        while qemu_pids(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not qemu_pids(tmp_path), f"QEMU survived {sig.name}"
+        while any(map(alive, pids)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(alive, pids)), f"QEMU survived {sig.name} of the harness"
         if sig == signal.SIGINT:
             assert proc.returncode == 130
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in qemu_pids(tmp_path):
+        for pid in filter(alive, pids):
             os.kill(pid, signal.SIGKILL)

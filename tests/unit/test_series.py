@@ -117,3 +117,19 @@ def test_failing_patch_names_patch_and_hunk(fake_tree: Source, tmp_path: Path) -
     # The tree is left usable: a good series applies afterwards.
     repo = apply_series(fake_tree, Series("9.9", (good,), 0))
     assert not (repo / ".git" / "rebase-apply").exists()
+
+
+def test_applied_series_does_not_make_the_pristine_tree_carry_muse(fake_tree: Source,
+                                                                   tmp_path: Path) -> None:
+    from harness.source import _pristine_has_muse
+
+    adds_muse = tmp_path / "0001-muse.patch"
+    adds_muse.write_text(
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        "From: Test Author <test@example.invalid>\nDate: Sun, 24 Jan 2021 23:20:00 +0000\n"
+        "Subject: [PATCH] add muse\n\n---\n"
+        "diff --git a/fs/fuse/muse.c b/fs/fuse/muse.c\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/fs/fuse/muse.c\n@@ -0,0 +1 @@\n+int muse;\n")
+    repo = apply_series(fake_tree, Series("9.9", (adds_muse,), 0))
+    assert (repo / "fs/fuse/muse.c").is_file()
+    assert not _pristine_has_muse(repo)
