@@ -8,12 +8,14 @@ BIN := $(VENV)/bin
 FLAVOUR ?= default
 WORKERS ?= 1
 BASE ?= 6.1
+# make test keeps the teardown soak short; make check runs the full 100 cycles.
+TEST_CYCLES ?= 20
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR)
 APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
 	build-essential kmod perl
 
-.PHONY: check test deps venv lint unit prepare series-check clean
+.PHONY: check test deps venv lint unit prepare series-check mutate clean
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -21,7 +23,7 @@ check: deps venv
 test: deps venv lint
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
-		$(HARNESS_ARGS) $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
+		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
@@ -60,3 +62,7 @@ clean:
 # after each one (bisectability), plus the whole series with MUSE built in.
 series-check: deps venv
 	$(BIN)/muse-harness series-check --base $(BASE)
+
+# Mutation check: each kernel/mutations/$(BASE)/*.patch must make its tests fail.
+mutate: deps venv
+	$(BIN)/muse-harness mutate $(HARNESS_ARGS)

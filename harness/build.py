@@ -38,6 +38,7 @@ class BuildRequest:
     flavour: str = "default"
     kernel_src: Path | None = None
     as_posted: bool = False
+    mutation: str | None = None   # kernel/mutations/<base>/<name>.patch on top
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def build_name(self) -> str:
@@ -133,6 +134,12 @@ def build_kernel(request: BuildRequest) -> KernelBuild:
         source: Source = get_source(request.base, request.kernel_src)
         series = Series(request.base, (), 0) if source.has_muse else \
             read_series(request.base, request.as_posted)
+        if request.mutation:
+            from harness.mutations import patch_for
+
+            series = Series(series.base, (*series.patches, patch_for(request.base,
+                                                                     request.mutation)),
+                            series.fixes)
         key = sha256_files(list(fl.fragments), extra="\0".join(
             [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
         # The user's tree can change under us at any time: always let make decide.

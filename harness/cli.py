@@ -6,6 +6,7 @@
     muse-harness shell                      # interactive guest shell
     muse-harness boot --repeat 5            # boot-to-SSH times and their median
     muse-harness series-check               # checkpatch + build after every patch
+    muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
 """
 
@@ -137,6 +138,15 @@ def cmd_series_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from harness.mutations import check_mutations
+
+    extra = [f"--base={args.base}", f"--flavour={args.flavour}"]
+    if args.as_posted:
+        extra.append("--as-posted")
+    return 0 if check_mutations(args.base, args.mutation, extra, args.reports) else 1
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     start = time.monotonic()
     reports = args.reports.resolve()
@@ -221,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra flavours to build the whole series with")
     p.add_argument("--report", type=Path, default=REPO / "reports" / "series-check.json")
     p.set_defaults(func=cmd_series_check)
+    p = sub.add_parser("mutate", help="build each mutation in kernel/mutations/<base>/ and "
+                                      "show the tests it names fail")
+    _common(p)
+    p.add_argument("--mutation", help="only this one")
+    p.add_argument("--reports", type=Path, default=REPO / "reports")
+    p.set_defaults(func=cmd_mutate)
     p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
     _common(p)
     p.add_argument("-k", help="only tests matching this pytest expression")

@@ -25,6 +25,7 @@ class PoolOptions:
     flavour: str
     kernel_src: Path | None
     as_posted: bool
+    mutation: str | None
     smp: int
     memory_mb: int
     logdir: Path
@@ -37,7 +38,7 @@ class VMPool:
     kernels: dict[str, KernelBuild] = field(default_factory=dict)
     rootfs: Rootfs | None = None
     vm: VM | None = None
-    vm_flavour: str = ""
+    vm_key: tuple[str, str] = ("", "")  # (flavour, extra kernel arguments) of self.vm
     tainted: str = ""          # why the current VM must not serve the next test
     boot_times: list[float] = field(default_factory=list)
     accel: str = ""
@@ -47,12 +48,13 @@ class VMPool:
         if flavour not in self.kernels:
             o = self.options
             self.kernels[flavour] = build_kernel(BuildRequest(
-                base=o.base, flavour=flavour, kernel_src=o.kernel_src, as_posted=o.as_posted))
+                base=o.base, flavour=flavour, kernel_src=o.kernel_src, as_posted=o.as_posted,
+                mutation=o.mutation))
         return self.kernels[flavour]
 
-    def get(self, flavour: str) -> VM:
-        """A running VM of flavour, booting one when needed."""
-        if self.vm is not None and (self.tainted or self.vm_flavour != flavour
+    def get(self, flavour: str, kernel_args: str = "") -> VM:
+        """A running VM of flavour booted with kernel_args, booting one when needed."""
+        if self.vm is not None and (self.tainted or self.vm_key != (flavour, kernel_args)
                                     or not self.vm.running()):
             self.vm.close()
             self.vm = None
@@ -62,12 +64,13 @@ class VMPool:
                 self.rootfs = build_rootfs()
             vm = VM(kernel, self.rootfs, self.options.logdir,
                     name=f"{self.options.worker}-{flavour}-{len(self.boot_times) + 1}",
-                    smp=self.options.smp, memory_mb=self.options.memory_mb)
+                    smp=self.options.smp, memory_mb=self.options.memory_mb,
+                    extra_append=kernel_args)
             try:
                 vm.start()
             finally:
                 self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
-            self.vm, self.vm_flavour, self.tainted = vm, flavour, ""
+            self.vm, self.vm_key, self.tainted = vm, (flavour, kernel_args), ""
             self.boot_times.append(vm.boot_seconds)
         return self.vm
 

@@ -34,6 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kernel-src", default=None, help="your own kernel tree (never written to)")
     group.addoption("--as-posted", action="store_true",
                     help="build the series without its fix patches")
+    group.addoption("--mutation", default=None,
+                    help="build with kernel/mutations/<base>/<name>.patch on top (mutation check)")
+    group.addoption("--muse-cycles", type=int, default=100,
+                    help="connect/disconnect cycles of the teardown soak tests")
     group.addoption("--vm-smp", type=int, default=2, help="guest CPUs")
     group.addoption("--vm-memory", type=int, default=1024, help="guest memory in MiB")
     group.addoption("--reports", default="reports", help="where consoles and session data go")
@@ -42,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: needs a booted guest")
     config.addinivalue_line("markers", "flavour(name): the kernel flavour the test needs")
+    config.addinivalue_line("markers", "kernel_args(text): extra kernel command line for its VM")
 
 
 def _worker() -> str:
@@ -60,6 +65,7 @@ def _pool(config: pytest.Config) -> VMPool:
         config.stash[POOL_KEY] = VMPool(PoolOptions(
             base=config.getoption("--base"), flavour=config.getoption("--flavour"),
             kernel_src=Path(src) if src else None, as_posted=config.getoption("--as-posted"),
+            mutation=config.getoption("--mutation"),
             smp=config.getoption("--vm-smp"), memory_mb=config.getoption("--vm-memory"),
             logdir=_reports(config) / "consoles", worker=_worker()))
     return config.stash[POOL_KEY]
@@ -70,10 +76,16 @@ def _flavour_of(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker else str(item.config.getoption("--flavour"))
 
 
+def _kernel_args_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("kernel_args")
+    return str(marker.args[0]) if marker else ""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests of one flavour run back to back, so a worker boots each flavour once.
     default = config.getoption("--flavour")
-    items.sort(key=lambda it: "" if _flavour_of(it) == default else _flavour_of(it))
+    items.sort(key=lambda it: ("" if _flavour_of(it) == default else _flavour_of(it),
+                               _kernel_args_of(it)))
     for item in items:
         if "vm" in getattr(item, "fixturenames", ()) or "run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.vm)
@@ -96,7 +108,7 @@ def guest_rootfs(pytestconfig: pytest.Config) -> Rootfs:
 @pytest.fixture
 def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
     pool = _pool(request.config)
-    machine = pool.get(_flavour_of(request.node))
+    machine = pool.get(_flavour_of(request.node), _kernel_args_of(request.node))
     guest = TestGuest(pool, machine, re.sub(r"\s+", "_", request.node.nodeid))
     request.node.stash[GUEST_KEY] = guest
     yield guest

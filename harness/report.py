@@ -31,6 +31,21 @@ def junit_counts(junit: Path) -> dict[str, int]:
     return counts
 
 
+def junit_outcomes(junit: Path) -> dict[str, str]:
+    """pytest node id -> passed, failed, errors or skipped."""
+    outcomes: dict[str, str] = {}
+    if not junit.is_file():
+        return outcomes
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        module, _, klass = (case.get("classname") or "").partition("::")
+        path = module.replace(".", "/") + ".py"
+        name = "::".join(p for p in (path, klass, case.get("name") or "") if p)
+        tags = {child.tag for child in case}
+        outcomes[name] = ("failed" if "failure" in tags else "errors" if "error" in tags
+                          else "skipped" if "skipped" in tags else "passed")
+    return outcomes
+
+
 def failures(junit: Path) -> list[dict[str, str]]:
     if not junit.is_file():
         return []

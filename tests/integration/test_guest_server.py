@@ -70,7 +70,7 @@ def test_factory_bad_blocks_are_reported_and_markbad_persists(vm: TestGuest,
     dev = server.mtd.dev
     out = vm.check(f"mtdinfo {dev}; flash_erase {dev} 0 0 2>&1; true").stdout
     assert "Skipping bad block at 00060000" in out, out
-    vm.check(f"python3 -c \"import fcntl, struct; fd = open('{dev}', 'rb'); "
+    vm.check(f"python3 -c \"import fcntl, struct; fd = open('{dev}', 'r+b'); "
              "fcntl.ioctl(fd, 0x40084d0c, struct.pack('q', 5 * 131072))\"")  # MEMSETBADBLOCK
     assert muse.stop(server) == 0
     dev = muse.start(f"{NAND} {image}").mtd.dev

@@ -109,12 +109,15 @@ def test_held_by_ubi(vm: TestGuest, muse: MuseServers) -> None:
 
 
 @pytest.mark.parametrize("users", [False, True], ids=["no-users", "with-user"])
-def test_hundred_connect_disconnect_cycles(vm: TestGuest, users: bool) -> None:
-    """100 servers in a row, each registering and going away, optionally while held."""
+def test_connect_disconnect_cycles(vm: TestGuest, users: bool,
+                                   pytestconfig: pytest.Config) -> None:
+    """--muse-cycles servers in a row (100 by default), each registering and going away,
+    optionally while held; /proc/mtd is clean at the end."""
+    cycles = int(pytestconfig.getoption("--muse-cycles"))
     hold = ("exec 3</dev/mtd$n; " if users else "")
     script = (
         "set -e\n"
-        "for i in $(seq 100); do\n"
+        f"for i in $(seq {cycles}); do\n"
         "  python3 -m guest.muse serve --type ram --size 256KiB --erasesize 64KiB "
         "--name cyc$i > /tmp/cyc.out &\n"
         "  pid=$!\n"
@@ -124,6 +127,6 @@ def test_hundred_connect_disconnect_cycles(vm: TestGuest, users: bool) -> None:
         + ("  grep -q \"\\\"cyc$i\\\"\" /proc/mtd; exec 3<&-\n" if users else "")
         + "done\n"
     )
-    vm.check(script, timeout=1800)
-    wait_gone(vm, "cyc100")
+    vm.check(script, timeout=60 + 30 * cycles)
+    wait_gone(vm, f"cyc{cycles}")
     assert "cyc" not in vm.check("cat /proc/mtd").stdout

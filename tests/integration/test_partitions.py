@@ -1,0 +1,107 @@
+"""PARTSCMDLINE partitioning and the muse_pid attribute on every visible MTD.
+
+Runs on the default flavour and on partmaster (CONFIG_MTD_PARTITIONED_MASTER=y),
+where the master MTD is visible too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.guest import TestGuest
+
+from .conftest import MuseServers
+
+NAND = "--type nand --size 16MiB --writesize 2048 --oobsize 64 --erasesize 128KiB"
+BOTH = [pytest.param(False, id="default"),
+        pytest.param(True, id="partmaster", marks=pytest.mark.flavour("partmaster"))]
+MTD_WRITEABLE = 0x400
+
+
+def sysfs(vm: TestGuest, n: int, *names: str) -> list[str]:
+    return vm.check(f"cd /sys/class/mtd/mtd{n} && cat {' '.join(names)}").stdout.split()
+
+
+@pytest.mark.parametrize("part_master", BOTH)
+def test_muse_pid_on_visible_devices(vm: TestGuest, muse: MuseServers,
+                                     part_master: bool) -> None:
+    server = muse.start(f"{NAND} --name pidmaster --parts '4M(pa),4M(pb),-(pc)'")
+    names = {m.name for m in server.mtds}
+    expected = {"pa", "pb", "pc"} | ({"pidmaster"} if part_master else set())
+    assert names == expected
+    proc_mtd = vm.check("cat /proc/mtd").stdout
+    assert ('"pidmaster"' in proc_mtd) == part_master
+    for mtd in server.mtds:
+        assert sysfs(vm, mtd.index, "muse_pid") == [str(server.pid)], mtd
+    muse.stop(server)
+    for mtd in server.mtds:
+        assert vm.run(f"test -e /sys/class/mtd/mtd{mtd.index}/muse_pid").exit_status == 1
+
+
+def test_unpartitioned_device_has_muse_pid_and_no_partitions(vm: TestGuest,
+                                                             muse: MuseServers) -> None:
+    server = muse.start(f"{NAND} --name whole")
+    assert [m.name for m in server.mtds] == ["whole"]
+    assert sysfs(vm, server.mtd.index, "muse_pid") == [str(server.pid)]
+    assert len(re.findall(r"^mtd\d+:", vm.check("cat /proc/mtd").stdout, re.M)) == 1
+
+
+@pytest.mark.parametrize("part_master", BOTH)
+def test_partitions_have_the_requested_sizes_offsets_and_flags(
+        vm: TestGuest, muse: MuseServers, part_master: bool) -> None:
+    server = muse.start(f"{NAND} --name layout --parts '1M(boot)ro,2M@4M(data),-(rest)'")
+    got = {}
+    for mtd in server.mtds:
+        size, offset, flags = sysfs(vm, mtd.index, "size", "offset", "flags")
+        got[mtd.name] = (int(size), int(offset), int(flags, 16) & MTD_WRITEABLE)
+    expected = {"boot": (1 << 20, 0, 0),
+                "data": (2 << 20, 4 << 20, MTD_WRITEABLE),
+                "rest": (10 << 20, 6 << 20, MTD_WRITEABLE)}
+    if part_master:
+        expected["layout"] = (16 << 20, 0, MTD_WRITEABLE)
+    assert got == expected
+
+
+def test_read_only_partition_refuses_writes(vm: TestGuest, muse: MuseServers) -> None:
+    server = muse.start(f"{NAND} --parts '1M(rofs)ro,-(rwfs)'")
+    ro = next(m for m in server.mtds if m.name == "rofs")
+    rw = next(m for m in server.mtds if m.name == "rwfs")
+    assert vm.run(f"flash_erase -q {rw.dev} 0 1").ok
+    refused = vm.run(f"flash_erase -q {ro.dev} 0 1")
+    assert not refused.ok and "Read-only file system" in refused.stderr, refused.describe()
+    vm.check("head -c 2048 /dev/zero > /tmp/page")
+    refused = vm.run(f"mtd_debug write {ro.dev} 0 2048 /tmp/page")
+    assert not refused.ok, refused.describe()
+
+
+@pytest.mark.parametrize("parts", ["1M(a", "abc", "1M@xyz(a)", "-(a),1M(b)", "1M(a)zz"])
+def test_malformed_partition_string_is_refused_cleanly(vm: TestGuest, muse: MuseServers,
+                                                       parts: str) -> None:
+    """The kernel's parser refuses it: the device comes up unpartitioned, no splat."""
+    server = muse.start(f"{NAND} --name badparts --unchecked "
+                        f"--init-param 'PARTSCMDLINE={parts}'")
+    assert [m.name for m in server.mtds] == ["badparts"]
+    assert "cmdlinepart" in vm.check("dmesg | tail -20").stdout
+
+
+MTDRAM_PARTS = '"mtdparts=mtdram test device:256k(kpa),-(kpb)"'
+
+
+@pytest.mark.kernel_args(MTDRAM_PARTS)
+def test_kernel_mtdparts_still_works_after_muse_devices(vm: TestGuest,
+                                                        muse: MuseServers) -> None:
+    """The kernel's own mtdparts= list survives MUSE devices parsing their PARTSCMDLINE."""
+    def mtdram_partitions() -> list[str]:
+        vm.check("modprobe mtdram total_size=1024 erase_size=64")
+        try:
+            return re.findall(r'"(kp[ab])"', vm.check("cat /proc/mtd").stdout)
+        finally:
+            vm.check("rmmod mtdram")
+
+    assert mtdram_partitions() == ["kpa", "kpb"]
+    for round_ in range(2):
+        server = muse.start(f"{NAND} --name m{round_} --parts '8M(x{round_}),-(y{round_})'")
+        muse.stop(server)
+        assert mtdram_partitions() == ["kpa", "kpb"]
