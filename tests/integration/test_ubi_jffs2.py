@@ -22,9 +22,9 @@ WRITE_FILES = (
     "(cd {mnt} && sha256sum d/*) > /tmp/{tag}.sums"
 )
 VERIFY_FILES = "cd {mnt} && sha256sum -c --quiet /tmp/{tag}.sums"
-UBINFO_KEYS = ("Amount of eraseblocks", "Amount of available logical eraseblocks",
-               "Minimum input/output unit size", "Sub-page size", "Data offset",
-               "VID header offset")
+UBINFO_KEYS = ("Logical eraseblock size", "Total amount of logical eraseblocks",
+               "Amount of available logical eraseblocks", "Count of bad physical eraseblocks",
+               "Count of reserved physical eraseblocks", "Minimum input/output unit size")
 
 
 def mtd_index(vm: TestGuest, name: str) -> int:
