@@ -72,7 +72,12 @@ def run_mutation(mutation: Mutation, pytest_args: list[str], reports: Path) -> V
     outcomes = junit_outcomes(junit)
     if junit_counts(junit)["total"] == 0:
         raise HarnessError(f"mutation {mutation.name}: no test ran (see {junit})")
-    failed = [t for t in mutation.expect_fail if outcomes.get(t) in ("failed", "errors")]
+    def broke(test: str) -> bool:
+        # A parametrized test counts as broken when every instance of it failed.
+        runs = [o for name, o in outcomes.items() if name == test or name.startswith(test + "[")]
+        return bool(runs) and all(o in ("failed", "errors") for o in runs)
+
+    failed = [t for t in mutation.expect_fail if broke(t)]
     survived = [t for t in mutation.expect_fail if t not in failed]
     return Verdict(mutation.name, not survived, failed, survived)
 

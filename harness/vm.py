@@ -23,7 +23,7 @@ import pexpect
 
 from harness.accel import Accel, choose_accel
 from harness.build import KernelBuild
-from harness.console import ConsoleScanner, Splat
+from harness.console import ConsoleScanner, Kind, Splat
 from harness.errors import VMError
 from harness.paths import REPO
 from harness.qemu import x86_64
@@ -31,6 +31,7 @@ from harness.rootfs import GUEST, Rootfs
 from harness.ssh import CommandResult, GuestProcess, GuestSSH
 
 TCG_FACTOR = 4.0
+FATAL = (Kind.OOPS, Kind.GPF, Kind.PANIC)
 PR_SET_PDEATHSIG = 1
 _LIVE: set[VM] = set()
 
@@ -80,8 +81,8 @@ class Console:
         self._file.write(data)
         self._file.flush()
         text = data.decode(errors="replace").replace("\r\n", "\n")
-        found = self._scanner.feed(text)
         with self._cond:
+            found = self._scanner.feed(text)
             self._chunks.append(text)
             self._size += len(text)
             self.splats.extend(found)
@@ -91,6 +92,12 @@ class Console:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def pending(self) -> Splat | None:
+        """A report whose first line arrived and whose end has not (yet)."""
+        with self._cond:
+            return self._scanner.pending
 
     def text(self, start: int = 0, end: int | None = None) -> str:
         with self._cond:
@@ -213,10 +220,21 @@ class VM:
     def running(self) -> bool:
         return self._child is not None and self._child.isalive()
 
+    def fatal_splat(self) -> Splat | None:
+        """An Oops, GPF or panic on the console: the guest kernel is not to be trusted."""
+        if self.console is None:
+            return None
+        seen = [*self.console.splats, self.console.pending]
+        return next((s for s in seen if s is not None and s.kind in FATAL), None)
+
     def check_alive(self) -> None:
-        """Raise VMError with the console tail when QEMU is gone."""
+        """Raise VMError with the console tail when QEMU is gone or its kernel oopsed."""
         if self.running():
-            return
+            fatal = self.fatal_splat()
+            if fatal is None:
+                return
+            raise VMError(f"{self.name}: kernel {fatal.kind.name} on the console, the guest "
+                          f"is not usable: {fatal.title}\n{fatal.text[-3000:]}")
         tail = self.console.tail() if self.console else ""
         if self._reader:
             self._reader.join(timeout=2)
