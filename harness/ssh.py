@@ -51,6 +51,7 @@ class GuestProcess:
     channel: paramiko.Channel
     pid: int
     output: bytearray = field(default_factory=bytearray)
+    alive: Callable[[], None] = lambda: None   # raises when the VM died or oopsed
 
     def _pump(self, wait: float) -> bool:
         readable, _, _ = select.select([self.channel], [], [], wait)
@@ -78,6 +79,7 @@ class GuestProcess:
                     return match
                 raise VMError(f"guest process exited with {self.channel.recv_exit_status()} "
                               f"before printing {pattern!r}:\n$ {self.command}\n{self.text()}")
+            self.alive()
             if time.monotonic() > deadline:
                 raise GuestTimeout(f"guest process did not print {pattern!r} within "
                                    f"{timeout:.0f} s:\n$ {self.command}\n{self.text()}")
@@ -86,6 +88,7 @@ class GuestProcess:
     def wait(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while not self.channel.exit_status_ready():
+            self.alive()
             if time.monotonic() > deadline:
                 raise GuestTimeout(f"guest process still running after {timeout:.0f} s:\n"
                                    f"$ {self.command}\n{self.text()}")
@@ -181,12 +184,12 @@ class GuestSSH:
                                + result.describe())
         return result
 
-    def spawn(self, command: str) -> GuestProcess:
+    def spawn(self, command: str, alive: Callable[[], None] = lambda: None) -> GuestProcess:
         """Start command in the background; its PID is known once it printed it."""
         channel = self._transport().open_session(timeout=30)
         channel.exec_command(f"echo HARNESS-PID=$$; exec sh -c {shlex.quote(command)}")
         channel.shutdown_write()
-        proc = GuestProcess(command, channel, 0)
+        proc = GuestProcess(command, channel, 0, alive=alive)
         match = proc.expect(r"^HARNESS-PID=(\d+)\r?\n", timeout=30)
         proc.pid = int(match.group(1))
         del proc.output[: match.end()]

@@ -281,7 +281,7 @@ class VM:
 
     def spawn(self, command: str) -> GuestProcess:
         assert self.ssh is not None
-        return self.ssh.spawn(command)
+        return self.ssh.spawn(command, alive=self.check_alive)
 
     def mark(self, text: str, timeout: float = 30.0) -> int:
         """Write a marker line to the guest's kmsg; return the console offset past it."""
