@@ -12,6 +12,7 @@ import logging
 import re
 import select
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from harness.errors import GuestTimeout, VMError
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 TIMEOUT_EXIT = 124       # timeout(1) exit status when the deadline hit
 HOST_GRACE = 20.0        # seconds past the guest deadline before the host gives up
+SETUP_TIMEOUT = 60.0     # opening a channel and starting a command
 
 
 @dataclass
@@ -131,14 +133,29 @@ class GuestSSH:
             raise VMError("the SSH connection to the guest is gone")
         return transport
 
+    def _open(self, command: str) -> paramiko.Channel:
+        """A channel running command. paramiko waits for the guest's answer to the exec
+        request without a deadline, so a wedged guest gets the connection closed on it."""
+        transport = self._transport()
+        guard = threading.Timer(SETUP_TIMEOUT, transport.close)
+        guard.start()
+        try:
+            channel = transport.open_session(timeout=SETUP_TIMEOUT)
+            channel.exec_command(command)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise VMError(f"the guest did not start a command within {SETUP_TIMEOUT:.0f} s "
+                          f"({exc}):\n$ {command}") from None
+        finally:
+            guard.cancel()
+        return channel
+
     def run(self, command: str, timeout: float, *, stdin: bytes | None = None,
             alive: Callable[[], None] = lambda: None,
             stream: Callable[[bytes, bool], None] | None = None) -> CommandResult:
         """Run command under sh in the guest; alive() raises when the VM died meanwhile."""
         start = time.monotonic()
-        channel = self._transport().open_session(timeout=30)
-        wrapped = f"timeout -k 5 {int(timeout)} sh -c {shlex.quote(command)}"
-        channel.exec_command(wrapped)
+        alive()
+        channel = self._open(f"timeout -k 5 {int(timeout)} sh -c {shlex.quote(command)}")
         if stdin is not None:
             channel.sendall(stdin)
         channel.shutdown_write()
@@ -186,8 +203,8 @@ class GuestSSH:
 
     def spawn(self, command: str, alive: Callable[[], None] = lambda: None) -> GuestProcess:
         """Start command in the background; its PID is known once it printed it."""
-        channel = self._transport().open_session(timeout=30)
-        channel.exec_command(f"echo HARNESS-PID=$$; exec sh -c {shlex.quote(command)}")
+        alive()
+        channel = self._open(f"echo HARNESS-PID=$$; exec sh -c {shlex.quote(command)}")
         channel.shutdown_write()
         proc = GuestProcess(command, channel, 0, alive=alive)
         match = proc.expect(r"^HARNESS-PID=(\d+)\r?\n", timeout=30)
