@@ -48,6 +48,8 @@ def checkpatch(tree: Path, patch: Path) -> Checkpatch:
                              "--no-color", str(patch)], cwd=tree, capture_output=True,
                             text=True, check=False)
     total = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", result.stdout)
+    if not total and result.returncode == 0 and not result.stdout.strip():
+        return Checkpatch(patch.name, 0, 0, 0, [])  # --terse prints nothing when clean
     if not total:
         raise HarnessError(f"checkpatch gave no verdict on {patch.name}:\n{result.stdout}"
                            f"{result.stderr}")
