@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from guest.muse import cli, mtdabi
+from guest.muse import cli
 from guest.muse import protocol as p
 from guest.muse.control import Controller, ControlServer, request
 from guest.muse.devices import make_device
@@ -24,27 +24,10 @@ from guest.muse.session import Session
 from guest.muse.stats import Stats
 from guest.muse.stores import open_store
 
-PAGE = 512
-BLOCK = 4 * PAGE
-NAND = Geometry(
-    name="nand",
-    mtd_type=mtdabi.MTD_NANDFLASH,
-    flags=mtdabi.MTD_WRITEABLE,
-    size=16 * BLOCK,  # 16 blocks of 4 pages of 512 bytes
-    writesize=PAGE,
-    erasesize=BLOCK,
-    oobsize=16,
-    oobavail=6,
-)
-NOR = Geometry(
-    name="nor",
-    mtd_type=mtdabi.MTD_NORFLASH,
-    flags=mtdabi.MTD_WRITEABLE | mtdabi.MTD_BIT_WRITEABLE,
-    size=8 * 1024,
-    writesize=1,
-    erasesize=1024,
-    writebufsize=64,
-)
+from .test_guest_devices import NAND, NOR
+
+PAGE = NAND.writesize
+BLOCK = NAND.erasesize
 EUCLEAN, EBADMSG = -errno.EUCLEAN, -errno.EBADMSG
 
 
