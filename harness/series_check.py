@@ -1,8 +1,8 @@
 """Is the series bisectable and checkpatch-clean? Build after every patch.
 
 Each step checks out the chain of patches 1..k in the scratch repository
-(only changed files are rewritten) and rebuilds incrementally in the flavour's
-build directory; options that no Kconfig defines yet (CONFIG_MUSE before the patch
+(only changed files are rewritten) and rebuilds incrementally in a build
+directory kept for the series check; options that no Kconfig defines yet (CONFIG_MUSE before the patch
 that adds it) are allowed. The last step is also built with each extra
 flavour (MUSE built in as well as modular).
 """
@@ -78,11 +78,11 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
         for k, flavour_name in plan:
             patch = series.patches[k - 1]
             prefix = Series(series.base, series.patches[:k], 0)
-            # The flavour's own build directory: every step is incremental. Its
-            # cache stamp goes, so the next normal build checks out the whole
-            # series again and rebuilds what differs.
-            builddir = cache_dir("build", replace(request, flavour=flavour_name).build_name())
-            (builddir / "build-key").unlink(missing_ok=True)
+            # A build directory of its own per flavour, beside the flavour's: every
+            # step is incremental, and a VM booting the flavour's kernel meanwhile
+            # is not disturbed.
+            builddir = cache_dir("build", replace(request, flavour=flavour_name).build_name()
+                                 + "-series-check")
             log = builddir / "series-check.log"
             log.write_bytes(b"")
             tree = apply_series(source, prefix)
