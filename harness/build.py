@@ -125,64 +125,96 @@ def _write_metadata(builddir: Path, data: dict[str, object]) -> None:
     (builddir / "metadata.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def build_kernel(request: BuildRequest) -> KernelBuild:
+def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
+    """The source, the patches and the cache key a request stands for."""
     fl = flavour(request.flavour)
-    builddir = cache_dir("build", request.build_name())
-    log = builddir / "build.log"
-    start = time.monotonic()
-    with file_lock(cache_dir("locks") / "build.lock"):
-        source: Source = get_source(request.base, request.kernel_src)
-        series = Series(request.base, (), 0) if source.has_muse else \
-            read_series(request.base, request.as_posted)
-        if request.mutation:
-            from harness.mutations import patch_for
+    source: Source = get_source(request.base, request.kernel_src)
+    series = Series(request.base, (), 0) if source.has_muse else \
+        read_series(request.base, request.as_posted)
+    if request.mutation:
+        from harness.mutations import patch_for
 
-            series = Series(series.base, (*series.patches, patch_for(request.base,
-                                                                     request.mutation)),
-                            series.fixes)
-        key = sha256_files(list(fl.fragments), extra="\0".join(
-            [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
-        # The user's tree can change under us at any time: always let make decide.
-        cacheable = not source.has_muse
-        stamp = builddir / "build-key"
-        metadata: dict[str, object] = {
-            "request": asdict(request), "source": asdict(source), "key": key,
-            "patches": [p.name for p in series.patches], "fixes": series.fixes,
-            "fragments": [f.name for f in fl.fragments], "started": time.time(),
-            "status": "building",
-        }
-        bzimage = builddir / "arch/x86/boot/bzImage"
-        hit = cacheable and stamp.is_file() and stamp.read_text() == key and bzimage.is_file()
-        if hit:
-            say(f"kernel {request.build_name()} is up to date (cache key {key[:12]})")
-        else:
-            _write_metadata(builddir, metadata)
-            stamp.unlink(missing_ok=True)
-            log.write_bytes(b"")
-            tree = apply_series(source, series)
-            make = make_command(tree, builddir, request.jobs)
-            say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
-            configure(tree, builddir, fl.fragments, make, log)
-            counts = cache_dir("build") / f"{request.build_name()}.steps"
-            expected = int(counts.read_text()) if counts.is_file() else 0
-            say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
-                f"(-j{request.jobs}, log: {log})")
-            steps = run_make(make, ["bzImage", "modules"], log, expected)
-            if steps > expected:
-                counts.write_text(str(steps))
-            modroot = builddir / "modroot"
-            shutil.rmtree(modroot, ignore_errors=True)
-            run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
-                        "modules_install"], log, error=BuildError, what="modules_install")
-            stamp.write_text(key)
-        release = (builddir / "include/config/kernel.release").read_text().strip()
-        modules = builddir / "modroot/lib/modules"
-        result = KernelBuild(
-            name=request.build_name(), base=request.base, flavour=request.flavour,
-            builddir=builddir, bzimage=bzimage, modules=modules if modules.is_dir() else None,
-            release=release, origin=source.origin,
-            patches=tuple(p.name for p in series.patches), rebuilt=not hit,
-            seconds=round(time.monotonic() - start, 1))
+        series = Series(series.base, (*series.patches, patch_for(request.base,
+                                                                 request.mutation)),
+                        series.fixes)
+    key = sha256_files(list(fl.fragments), extra="\0".join(
+        [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
+    return source, series, key
+
+
+def _up_to_date(builddir: Path, source: Source, key: str) -> bool:
+    # The user's tree can change under us at any time: then always let make decide.
+    stamp = builddir / "build-key"
+    return (not source.has_muse and stamp.is_file() and stamp.read_text() == key
+            and (builddir / "arch/x86/boot/bzImage").is_file())
+
+
+def build_kernel(request: BuildRequest) -> KernelBuild:
+    builddir = cache_dir("build", request.build_name())
+    start = time.monotonic()
+    # An up-to-date kernel needs no lock: VMs can boot it while another
+    # flavour builds (a rebuild removes the stamp before it touches anything).
+    source, series, key = _plan(request)
+    if _up_to_date(builddir, source, key):
+        return _result(request, builddir, source, series, key, False, start)
+    with file_lock(cache_dir("locks") / "build.lock"):
+        source, series, key = _plan(request)
+        if _up_to_date(builddir, source, key):
+            return _result(request, builddir, source, series, key, False, start)
+        _build(request, builddir, source, series, key)
+        return _result(request, builddir, source, series, key, True, start)
+
+
+def _metadata(request: BuildRequest, source: Source, series: Series,
+              key: str) -> dict[str, object]:
+    return {
+        "request": asdict(request), "source": asdict(source), "key": key,
+        "patches": [p.name for p in series.patches], "fixes": series.fixes,
+        "fragments": [f.name for f in flavour(request.flavour).fragments],
+        "started": time.time(), "status": "building",
+    }
+
+
+def _build(request: BuildRequest, builddir: Path, source: Source, series: Series,
+           key: str) -> None:
+    fl = flavour(request.flavour)
+    log = builddir / "build.log"
+    stamp = builddir / "build-key"
+    _write_metadata(builddir, _metadata(request, source, series, key))
+    stamp.unlink(missing_ok=True)
+    log.write_bytes(b"")
+    tree = apply_series(source, series)
+    make = make_command(tree, builddir, request.jobs)
+    say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
+    configure(tree, builddir, fl.fragments, make, log)
+    counts = cache_dir("build") / f"{request.build_name()}.steps"
+    expected = int(counts.read_text()) if counts.is_file() else 0
+    say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
+        f"(-j{request.jobs}, log: {log})")
+    steps = run_make(make, ["bzImage", "modules"], log, expected)
+    if steps > expected:
+        counts.write_text(str(steps))
+    modroot = builddir / "modroot"
+    shutil.rmtree(modroot, ignore_errors=True)
+    run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
+                "modules_install"], log, error=BuildError, what="modules_install")
+    stamp.write_text(key)
+
+
+def _result(request: BuildRequest, builddir: Path, source: Source, series: Series, key: str,
+            rebuilt: bool, start: float) -> KernelBuild:
+    if not rebuilt:
+        say(f"kernel {request.build_name()} is up to date (cache key {key[:12]})")
+    release = (builddir / "include/config/kernel.release").read_text().strip()
+    modules = builddir / "modroot/lib/modules"
+    result = KernelBuild(
+        name=request.build_name(), base=request.base, flavour=request.flavour,
+        builddir=builddir, bzimage=builddir / "arch/x86/boot/bzImage",
+        modules=modules if modules.is_dir() else None, release=release,
+        origin=source.origin, patches=tuple(p.name for p in series.patches),
+        rebuilt=rebuilt, seconds=round(time.monotonic() - start, 1))
+    if rebuilt:  # keep the start time written before the build
+        metadata = json.loads((builddir / "metadata.json").read_text())
         metadata.update(status="done", result=result.summary())
         _write_metadata(builddir, metadata)
-        return result
+    return result

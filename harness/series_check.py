@@ -2,8 +2,8 @@
 
 Each step checks out the chain of patches 1..k in the scratch repository
 (only changed files are rewritten) and rebuilds incrementally in a build
-directory kept for the series check; options that no Kconfig defines yet (CONFIG_MUSE before the patch
-that adds it) are allowed. The last step is also built with each extra
+directory kept for the series check; options that no Kconfig defines yet
+(CONFIG_MUSE before the patch that adds it) are allowed. The last step is also built with each extra
 flavour (MUSE built in as well as modular).
 """
 
