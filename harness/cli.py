@@ -8,6 +8,7 @@
     muse-harness series-check               # checkpatch + build after every patch
     muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
+    muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
 """
 
 from __future__ import annotations
@@ -195,6 +196,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import BenchOptions, run_bench
+
+    run_bench(BenchOptions(
+        reports=args.reports.resolve(), request=_request(args), repeats=args.repeat,
+        region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
+        boots=args.boots, profile=args.profile, output=args.output, smp=args.smp,
+        memory_mb=args.memory))
+    return 0
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through finally: the VM is closed
 
@@ -245,6 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, help="for the whole suite")
     p.add_argument("paths", nargs="*", help="test paths (default: tests)")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("bench", help="MUSE against nandsim and mtdram in one VM; boot time; "
+                                     "reports/bench.json and bench.png")
+    _common(p)
+    _vm_args(p)
+    p.add_argument("--repeat", type=int, default=5, help="repeats per workload (medians)")
+    p.add_argument("--region", default="16MiB", help="raw MTD bytes per run")
+    p.add_argument("--file-size", default="8MiB", help="UBIFS file size")
+    p.add_argument("--random-seconds", type=float, default=2.0, help="random read phase")
+    p.add_argument("--boots", type=int, default=3, help="extra boots for the boot median")
+    p.add_argument("--profile", action="store_true",
+                   help="run the MUSE servers under cProfile; save the top entries")
+    p.add_argument("--reports", type=Path, default=REPO / "reports")
+    p.add_argument("--output", default="bench", help="file name stem in --reports")
+    p.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -76,6 +76,8 @@ class Console:
         self._scanner = ConsoleScanner()
         self.splats: list[Splat] = []
         self.last_output = time.monotonic()
+        # (monotonic time, text size after the chunk): when each part of the boot showed.
+        self.arrivals: list[tuple[float, int]] = []
 
     def feed(self, data: bytes) -> None:
         self._file.write(data)
@@ -87,6 +89,8 @@ class Console:
             self._size += len(text)
             self.splats.extend(found)
             self.last_output = time.monotonic()
+            if len(self.arrivals) < 100_000:
+                self.arrivals.append((self.last_output, self._size))
             self._cond.notify_all()
 
     @property
@@ -122,6 +126,11 @@ class Console:
             with self._cond:
                 self._cond.wait(min(remaining, 0.5))
 
+    def arrival(self, offset: int) -> float | None:
+        """Monotonic time at which the text at offset came in (None: not yet)."""
+        with self._cond:
+            return next((when for when, size in self.arrivals if size > offset), None)
+
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.text(max(0, self.size - 20000)).splitlines()[-lines:])
 
@@ -141,6 +150,7 @@ class VM:
         self.timeouts = self.base_timeouts
         self.accel = Accel("tcg", "not started")
         self.boot_seconds = 0.0
+        self.started = 0.0   # monotonic time of the last QEMU start
         self.console: Console | None = None
         self.ssh: GuestSSH | None = None
         self._child: pexpect.spawn[bytes] | None = None
@@ -180,7 +190,7 @@ class VM:
         suffix = f"-boot{self.boots}" if self.boots > 1 else ""
         self.console = Console(self.workdir / f"{self.name}{suffix}-console.log")
         (self.workdir / f"{self.name}{suffix}-qemu.cmd").write_text(" ".join(cmd) + "\n")
-        self._started = time.monotonic()
+        self._started = self.started = time.monotonic()
         self._child = pexpect.spawn(cmd[0], cmd[1:], timeout=None, echo=False,
                                     preexec_fn=_die_with_parent)
         _LIVE.add(self)

@@ -1,0 +1,7 @@
+"""Guest-side benchmark tools (standard library only): raw MTD and file throughput.
+
+python3 -m guest.bench mtd /dev/mtdN ...   sequential erase/write/read, random page reads
+python3 -m guest.bench file DIR ...         file write (+fsync), remount, file read
+
+Each prints one line "BENCH {json}" that the host (harness/bench.py) parses.
+"""

@@ -1,0 +1,133 @@
+"""Benchmark parsing, medians, ratios, goals and the boot split (no VM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.bench import edit_loop_seconds
+from harness.benchchart import draw
+from harness.benchstats import (
+    BenchError,
+    Sample,
+    aggregate,
+    boot_phases,
+    goals,
+    median_phases,
+    parse_result,
+    samples_from,
+    table,
+)
+
+RAW = {"erase_MiBps": 10.0, "write_MiBps": 4.0, "read_MiBps": 8.0, "random_read_ops": 500.0}
+
+
+def test_parse_result_takes_the_one_bench_line() -> None:
+    out = "noise\nBENCH {\"read_MiBps\": 3.5}\nmore noise\n"
+    assert parse_result(out) == {"read_MiBps": 3.5}
+
+
+@pytest.mark.parametrize("out", ["", "BENCH {}\nBENCH {}\n", "BENCH {broken", "BENCH [1]"])
+def test_parse_result_refuses_missing_duplicate_or_broken_lines(out: str) -> None:
+    with pytest.raises(BenchError):
+        parse_result(out)
+
+
+def test_samples_need_every_metric_as_a_positive_number() -> None:
+    samples = samples_from(RAW, "nand", "muse", 0)
+    assert [(s.metric, s.value) for s in samples] == list(RAW.items())
+    missing = {k: v for k, v in RAW.items() if k != "read_MiBps"}
+    for broken in ({**RAW, "read_MiBps": 0}, {**RAW, "read_MiBps": "fast"},
+                   {**RAW, "read_MiBps": True}, missing):
+        with pytest.raises(BenchError, match="read_MiBps"):
+            samples_from(broken, "nand", "muse", 0)
+    with pytest.raises(BenchError):
+        samples_from(RAW, "nor", "muse", 0)
+
+
+def _samples(workload: str, side: str, metric: str, values: list[float]) -> list[Sample]:
+    return [Sample(workload, side, metric, v, i) for i, v in enumerate(values)]
+
+
+def test_aggregate_medians_spread_and_ratio() -> None:
+    samples = (_samples("nand", "muse", "read_MiBps", [5.0, 1.0, 4.0, 100.0, 3.0])
+               + _samples("nand", "kernel", "read_MiBps", [8.0, 10.0, 6.0])
+               + _samples("ram", "muse", "read_MiBps", [1.0]))   # no peer: no figure
+    [figure] = aggregate(samples)
+    assert (figure.workload, figure.metric, figure.unit) == ("nand", "read_MiBps", "MiB/s")
+    assert figure.muse.median == 4.0 and (figure.muse.low, figure.muse.high) == (1.0, 100.0)
+    assert figure.kernel.median == 8.0
+    assert figure.ratio == 0.5
+    assert "nandsim" in table([figure]) and "0.50" in table([figure])
+
+
+def test_aggregate_keeps_workload_order_and_units() -> None:
+    samples = []
+    for workload in ("ubifs", "ram", "nand"):
+        for side in ("muse", "kernel"):
+            metrics = RAW if workload != "ubifs" else {"write_MiBps": 1.0, "read_MiBps": 2.0}
+            samples += samples_from(metrics, workload, side, 0)
+    figures = aggregate(samples)
+    assert [f.workload for f in figures] == ["nand"] * 4 + ["ram"] * 4 + ["ubifs"] * 2
+    assert {f.unit for f in figures if f.metric == "random_read_ops"} == {"ops/s"}
+    assert all(f.ratio == 1.0 for f in figures)
+
+
+def test_goals_judge_ratios_boot_and_edit_loop() -> None:
+    samples = (_samples("nand", "muse", "read_MiBps", [6.0]) +
+               _samples("nand", "kernel", "read_MiBps", [10.0]) +
+               _samples("nand", "muse", "write_MiBps", [9.0]) +
+               _samples("nand", "kernel", "write_MiBps", [10.0]))
+    read, write, boot, edit = goals(aggregate(samples), 6.4, 80.0)
+    assert (read.met, read.aim_met) == (True, False)     # 0.6x: goal met, aim not yet
+    assert (write.met, write.aim_met) == (True, True)    # 0.9x
+    assert boot.met is False and "6.40 s" in boot.line()
+    assert edit.met is True
+    unmeasured = goals([], None, None)
+    assert all(g.met is None for g in unmeasured)
+    assert "not measured" in unmeasured[0].line()
+
+
+CONSOLE = (
+    "SeaBIOS noise\n"
+    "[    0.000000] Linux version 6.1.192+ (muse@harness)\n"
+    "[    0.900000] Run /sbin/init as init process\n"
+    "[    1.700000] MARK: init started\n"
+    "[    2.900000] MARK: sshd started\n"
+)
+
+
+def test_boot_phases_split_at_console_lines() -> None:
+    offsets = [CONSOLE.index(s) for s in ("Linux version", "Run /sbin", "MARK: init",
+                                          "MARK: sshd")]
+    # One console chunk per line, arriving at these seconds after QEMU started (100.0).
+    arrivals = [(100.0 + t, o + 1) for t, o in zip((1.0, 2.1, 3.0, 4.2), offsets, strict=True)]
+    phases = boot_phases(CONSOLE, arrivals, 100.0, 6.5, init="/sbin/init", marker="MARK:")
+    assert phases.phases == {"firmware+loader": 1.0, "kernel": 1.1, "init to sshd": 2.1,
+                             "sshd to SSH ready": 2.3}
+    assert phases.kernel_time["MARK: sshd started"] == 2.9
+    # A line that never came leaves its phase out; the rest still adds up to the total.
+    partial = boot_phases("nothing\n", [(100.5, 8)], 100.0, 5.0, init="/x", marker="M:")
+    assert partial.phases == {"sshd to SSH ready": 5.0}
+    assert median_phases([phases, phases, partial])["sshd to SSH ready"] == 2.3
+
+
+def test_edit_loop_seconds_reads_the_last_measurement(tmp_path: Path) -> None:
+    assert edit_loop_seconds(tmp_path) is None
+    (tmp_path / "edit-loop.json").write_text(json.dumps({"seconds": 71.5}))
+    assert edit_loop_seconds(tmp_path) == 71.5
+    (tmp_path / "edit-loop.json").write_text("[]")
+    assert edit_loop_seconds(tmp_path) is None
+
+
+def test_chart_is_a_png(tmp_path: Path) -> None:
+    samples = []
+    for side in ("muse", "kernel"):
+        samples += samples_from(RAW, "nand", side, 0)
+    path = tmp_path / "bench.png"
+    draw(aggregate(samples), path, title="test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError):
+        draw([], tmp_path / "none.png", title="empty")
