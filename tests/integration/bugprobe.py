@@ -1,0 +1,301 @@
+"""Guest side of test_bugs.py: probes that print one JSON object per result line.
+
+Runs in the guest (standard library only) as `python3 -m tests.integration.bugprobe
+CMD ...`. System calls go through ctypes so that results the C library would
+not turn into errors (a write() of -2147483648, an ioctl() returning 2) reach
+the test as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+LIBC.pread.restype = ctypes.c_ssize_t
+LIBC.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+LIBC.pwrite.restype = ctypes.c_ssize_t
+LIBC.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+LIBC.ioctl.restype = ctypes.c_int
+
+# include/uapi/mtd/mtd-abi.h
+MEMERASE = 0x40084D02
+MEMGETBADBLOCK = 0x40084D0B
+ECCGETSTATS = 0x80104D12
+MEMWRITE = 0xC0304D18
+MEMREAD = 0xC0404D1A
+MTD_OPS_PLACE_OOB = 0
+WRITE_REQ = struct.Struct("=QQQQQB7x")            # struct mtd_write_req
+READ_REQ = struct.Struct("=QQQQQB7xIII4x")        # struct mtd_read_req (with ecc_stats)
+ECC_STATS = struct.Struct("=IIII")                # corrected, failed, badblocks, bbtblocks
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def errname(code: int) -> str:
+    return errno.errorcode.get(code, str(code))
+
+
+def result(ret: int) -> dict[str, Any]:
+    """A raw system call result: ret, and errno only where the C library set it."""
+    err = ctypes.get_errno() if ret == -1 else 0
+    return {"ret": ret, "errno": errname(err) if err else None}
+
+
+def call(fn: Callable[[], int]) -> dict[str, Any]:
+    ctypes.set_errno(0)
+    return result(fn())
+
+
+# -- I/O on /dev/mtdX ----------------------------------------------------------------------
+def cmd_read(args: argparse.Namespace) -> None:
+    fd = os.open(args.dev, os.O_RDONLY)
+    buf = ctypes.create_string_buffer(bytes([args.fill]) * args.len, args.len)
+    out = call(lambda: LIBC.pread(fd, buf, args.len, args.off))
+    data = buf.raw
+    out["untouched"] = data.count(args.fill)       # bytes the read never wrote
+    out["ff"] = data.count(0xFF)
+    emit(**out)
+
+
+def cmd_write(args: argparse.Namespace) -> None:
+    fd = os.open(args.dev, os.O_RDWR)
+    data = bytes((i * 7 + 3) & 0xFF for i in range(args.len))
+    buf = ctypes.create_string_buffer(data, args.len)
+    emit(**call(lambda: LIBC.pwrite(fd, buf, args.len, args.off)))
+
+
+def cmd_isbad(args: argparse.Namespace) -> None:
+    fd = os.open(args.dev, os.O_RDONLY)
+    offset = ctypes.c_longlong(args.off)
+    emit(**call(lambda: LIBC.ioctl(fd, MEMGETBADBLOCK, ctypes.byref(offset))))
+
+
+def ecc_stats(fd: int) -> dict[str, int]:
+    buf = ctypes.create_string_buffer(ECC_STATS.size)
+    if LIBC.ioctl(fd, ECCGETSTATS, buf) != 0:
+        raise OSError(ctypes.get_errno(), "ECCGETSTATS")
+    corrected, failed, bad, bbt = ECC_STATS.unpack(buf.raw)
+    return {"corrected": corrected, "failed": failed, "badblocks": bad, "bbtblocks": bbt}
+
+
+def cmd_eccstats(args: argparse.Namespace) -> None:
+    fd = os.open(args.dev, os.O_RDONLY)
+    emit(**ecc_stats(fd))
+
+
+def cmd_memwrite(args: argparse.Namespace) -> None:
+    """MEMWRITE with in-band data and/or OOB (pattern bytes), given mode."""
+    fd = os.open(args.dev, os.O_RDWR)
+    data = ctypes.create_string_buffer(bytes((i * 13 + 1) & 0xFF for i in range(args.len)))
+    oob = ctypes.create_string_buffer(bytes((0xA0 + i) & 0xFF for i in range(args.ooblen)))
+    req = ctypes.create_string_buffer(WRITE_REQ.pack(
+        args.off, args.len, args.ooblen, ctypes.addressof(data) if args.len else 0,
+        ctypes.addressof(oob) if args.ooblen else 0, args.mode))
+    emit(**call(lambda: LIBC.ioctl(fd, MEMWRITE, req)))
+
+
+def cmd_memread(args: argparse.Namespace) -> None:
+    """MEMREAD of in-band data and/or OOB; reports whether they hold the memwrite pattern."""
+    fd = os.open(args.dev, os.O_RDONLY)
+    data = ctypes.create_string_buffer(args.len or 1)
+    oob = ctypes.create_string_buffer(args.ooblen or 1)
+    req = ctypes.create_string_buffer(READ_REQ.pack(
+        args.off, args.len, args.ooblen, ctypes.addressof(data) if args.len else 0,
+        ctypes.addressof(oob) if args.ooblen else 0, args.mode, 0, 0, 0))
+    out = call(lambda: LIBC.ioctl(fd, MEMREAD, req))
+    out["data_ok"] = data.raw[:args.len] == bytes((i * 13 + 1) & 0xFF for i in range(args.len))
+    out["oob_ok"] = oob.raw[:args.ooblen] == bytes((0xA0 + i) & 0xFF for i in range(args.ooblen))
+    emit(**out)
+
+
+# -- uevents -------------------------------------------------------------------------------
+def cmd_uevents(args: argparse.Namespace) -> None:
+    """Kernel uevents of mtd devices for args.seconds; at each one, does muse_pid exist?"""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15)  # NETLINK_KOBJECT_UEVENT
+    sock.bind((0, 1))
+    sock.settimeout(0.5)
+    emit(listening=True)
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        try:
+            msg = sock.recv(65536)
+        except TimeoutError:
+            continue
+        fields = dict(part.split("=", 1) for part in msg.decode(errors="replace").split("\0")
+                      if "=" in part)
+        if fields.get("SUBSYSTEM") != "mtd":
+            continue
+        path = "/sys" + fields.get("DEVPATH", "")
+        emit(action=fields.get("ACTION"), devname=fields.get("DEVNAME"),
+             muse_pid=os.path.exists(path + "/muse_pid"))
+
+
+# -- fault injection -----------------------------------------------------------------------
+def fail_nth_sweep(action: Callable[[], dict[str, Any]], limit: int) -> None:
+    """Run action with the Nth fault-injection site failing, N = 1, 2, ... until a run
+    passes all its sites without the failure being used (or limit)."""
+    fd = os.open("/proc/thread-self/fail-nth", os.O_RDWR)
+    for nth in range(1, limit + 1):
+        os.pwrite(fd, str(nth).encode(), 0)
+        out = action()
+        left = int(os.pread(fd, 32, 0) or b"0")
+        os.pwrite(fd, b"0", 0)
+        out.update(nth=nth, injected=left == 0)
+        emit(**out)
+        if left:
+            return
+    emit(nth=limit, limit_reached=True)
+
+
+def cmd_failnth_open(args: argparse.Namespace) -> None:
+    def attempt() -> dict[str, Any]:
+        fd = LIBC.open(args.dev.encode(), os.O_RDWR)
+        out = result(fd)
+        if fd >= 0:
+            os.close(fd)
+        return out
+    LIBC.open.restype = ctypes.c_int
+    fail_nth_sweep(attempt, args.limit)
+
+
+def cmd_failnth_read(args: argparse.Namespace) -> None:
+    """pread() of args.len bytes under fail-nth; compares with the data read without it."""
+    fd = os.open(args.dev, os.O_RDONLY)
+    want = os.pread(fd, args.len, args.off)
+    buf = ctypes.create_string_buffer(args.len)
+
+    def attempt() -> dict[str, Any]:
+        ctypes.memset(buf, 0x5A, args.len)
+        out = result(LIBC.pread(fd, buf, args.len, args.off))
+        if out["ret"] > 0:
+            out["same"] = buf.raw[:out["ret"]] == want[:out["ret"]]
+        return out
+    fail_nth_sweep(attempt, args.limit)
+
+
+def cmd_openclose(args: argparse.Namespace) -> None:
+    for _ in range(args.count):
+        os.close(os.open(args.dev, os.O_RDWR))
+    emit(done=args.count)
+
+
+# -- a minimal MUSE server -----------------------------------------------------------------
+def cmd_rawserve(args: argparse.Namespace) -> None:
+    """Answers MUSE_INIT with the given parameters and max_read/max_write, then every
+    request the way an erased device would; reads /dev/muse with a buffer of
+    args.bufsize. Prints each request (opcode, data length) and read() errors."""
+    fd = os.open("/dev/muse", os.O_RDWR)
+    emit(opened=True, pid=os.getpid())
+    info = b"".join(p.encode() + b"\0" for p in args.param)
+    errors = 0
+    while True:
+        try:
+            req = os.read(fd, args.bufsize)
+        except OSError as exc:
+            emit(read_error=errname(exc.errno or 0))
+            if exc.errno in (errno.ENODEV, errno.ECONNABORTED) or errors > 20:
+                return
+            errors += 1
+            time.sleep(0.2)
+            continue
+        length, opcode, unique = struct.unpack_from("=IIQ", req)
+        body = req[40:]
+        if opcode == 8192:                                   # MUSE_INIT
+            reply = struct.pack("=IIII", 7, 34, args.max_read, args.max_write) + info
+            emit(opcode="INIT")
+            if args.arm_failslab:
+                arm_failslab(args.arm_failslab)
+        elif opcode == 36:                                   # FUSE_INTERRUPT
+            continue
+        elif opcode in (8194, 8195):                         # READ, WRITE
+            addr, size, flags, _ = struct.unpack_from("=QQII", body)
+            emit(opcode="READ" if opcode == 8194 else "WRITE", len=size, request=length)
+            reply = struct.pack("=QII", size, 0, 0)
+            if opcode == 8194:
+                reply += b"\xff" * size
+        elif opcode == 8197:                                 # ISBAD
+            reply = struct.pack("=II", 0, 0)
+        else:                                                # ERASE, MARKBAD, SYNC
+            reply = b""
+        out = struct.pack("=IiQ", 16 + len(reply), 0, unique) + reply
+        try:
+            os.write(fd, out)
+        except OSError as exc:
+            emit(write_error=errname(exc.errno or 0))
+            if opcode == 8192:
+                return
+
+
+def arm_failslab(interval: int) -> None:
+    """Let the interval-th slab allocation after this (any task, GFP_KERNEL too) fail once."""
+    base = "/sys/kernel/debug/failslab/"
+    for name, value in (("task-filter", "N"), ("ignore-gfp-wait", "N"), ("verbose", "0"),
+                        ("space", "0"), ("times", "1"), ("interval", str(interval)),
+                        ("probability", "100")):
+        with open(base + name, "w") as f:
+            f.write(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bugprobe")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def dev_cmd(name: str, func: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name)
+        p.add_argument("dev")
+        p.set_defaults(func=func)
+        return p
+
+    p = dev_cmd("read", cmd_read)
+    p.add_argument("--off", type=int, default=0)
+    p.add_argument("--len", type=int, default=2048)
+    p.add_argument("--fill", type=int, default=0x5A)
+    p = dev_cmd("write", cmd_write)
+    p.add_argument("--off", type=int, default=0)
+    p.add_argument("--len", type=int, default=2048)
+    p = dev_cmd("isbad", cmd_isbad)
+    p.add_argument("--off", type=int, default=0)
+    dev_cmd("eccstats", cmd_eccstats)
+    for name, func in (("memwrite", cmd_memwrite), ("memread", cmd_memread)):
+        p = dev_cmd(name, func)
+        p.add_argument("--off", type=int, default=0)
+        p.add_argument("--len", type=int, default=0)
+        p.add_argument("--ooblen", type=int, default=0)
+        p.add_argument("--mode", type=int, default=MTD_OPS_PLACE_OOB)
+    p = sub.add_parser("uevents")
+    p.add_argument("--seconds", type=float, default=30)
+    p.set_defaults(func=cmd_uevents)
+    p = dev_cmd("failnth-open", cmd_failnth_open)
+    p.add_argument("--limit", type=int, default=100)
+    p = dev_cmd("failnth-read", cmd_failnth_read)
+    p.add_argument("--off", type=int, default=0)
+    p.add_argument("--len", type=int, default=131072)
+    p.add_argument("--limit", type=int, default=200)
+    p = dev_cmd("openclose", cmd_openclose)
+    p.add_argument("--count", type=int, default=100)
+    p = sub.add_parser("rawserve")
+    p.add_argument("--param", action="append", default=[], help="KEY=VALUE of MUSE_INIT")
+    p.add_argument("--max-read", type=int, default=65536)
+    p.add_argument("--max-write", type=int, default=65536)
+    p.add_argument("--bufsize", type=int, default=65536 + 4096)
+    p.add_argument("--arm-failslab", type=int, default=0, metavar="INTERVAL")
+    p.set_defaults(func=cmd_rawserve)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

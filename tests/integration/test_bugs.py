@@ -1,0 +1,278 @@
+"""One test per bug of the v3 series: each fails on the series as posted
+(--as-posted) and passes with the fix patch that names it ("Found by:").
+
+The kernel's part is provoked with the guest server's hostile mode (bad
+replies armed through its control socket once the device is up, raw
+MUSE_INIT), with a minimal server of bugprobe.py where the guest server
+cannot go (huge max_read/max_write, fault injection during registration),
+and with fault injection on the debug flavour. Every test states the
+correct behaviour explicitly; a splat (WARNING, KASAN) or a kmemleak report
+fails it on top of that through the pytest plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+
+from harness.errors import GuestTimeout
+from harness.guest import TestGuest
+from harness.ssh import GuestProcess
+
+from .conftest import MuseServers, quote
+
+PROBE = "python3 -m tests.integration.bugprobe"
+CTL = "/tmp/bugs.ctl"
+NAND = "--type nand --size 4MiB --writesize 2048 --oobsize 64 --erasesize 128KiB"
+NAND_INIT = ["TYPE=4", "FLAGS=1024", "SIZE=4194304", "WRITESIZE=2048", "ERASESIZE=131072",
+             "OOBSIZE=64", "OOBAVAIL=32"]
+EIO = {"ret": -1, "errno": "EIO"}
+
+
+def probe_lines(vm: TestGuest, args: str, timeout: float = 120) -> list[dict[str, Any]]:
+    """Run a bugprobe command; its JSON lines (none is a failure, not an empty result)."""
+    result = vm.run(f"{PROBE} {args}", timeout)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert result.ok and lines, f"probe gave no result:\n{result.describe()}"
+    return lines
+
+
+def probe(vm: TestGuest, args: str, timeout: float = 120) -> dict[str, Any]:
+    return probe_lines(vm, args, timeout)[-1]
+
+
+def hostile(vm: TestGuest, spec: str) -> None:
+    """Arm one hostile rule in the running server (fires on the next matching request)."""
+    vm.check(f"python3 -m guest.muse ctl --control {CTL} hostile {quote(spec)}")
+
+
+def serve_with_control(muse: MuseServers, extra: str = "") -> str:
+    return muse.start(f"{NAND} --control {CTL} {extra}").mtd.dev
+
+
+def registration(vm: TestGuest, args: str, timeout: float = 180) -> tuple[str, str]:
+    """Start a server and tell whether the kernel registered its device ('registered',
+    then the server is stopped) or refused it ('exit N')."""
+    proc = vm.spawn(f"exec python3 -m guest.muse serve {args}")
+    deadline = time.monotonic() + timeout
+    while proc.running():
+        if re.search(r"^muse: ready", proc.text(), re.M):
+            vm.run(f"kill -TERM {proc.pid}")
+            proc.wait(60)
+            return "registered", proc.text()
+        assert time.monotonic() < deadline, f"server undecided after {timeout} s:\n{proc.text()}"
+        try:
+            proc.wait(0.5)
+        except GuestTimeout:
+            pass
+    return f"exit {proc.wait(10)}", proc.text()
+
+
+def mtd_names(vm: TestGuest) -> list[str]:
+    return [name for _, name in mtd_table(vm)]
+
+
+def mtd_table(vm: TestGuest) -> list[tuple[int, str]]:
+    """(index, name) of every MTD in /proc/mtd."""
+    return [(int(n), name) for n, name in
+            re.findall(r'^mtd(\d+): \S+ \S+ "(.*)"$', vm.check("cat /proc/mtd").stdout, re.M)]
+
+
+def rawserve(vm: TestGuest, params: list[str], extra: str = "") -> GuestProcess:
+    """bugprobe's minimal server, answering MUSE_INIT with params (KEY=VALUE)."""
+    args = " ".join(f"--param {quote(p)}" for p in params)
+    return vm.spawn(f"exec {PROBE} rawserve {args} {extra}")
+
+
+def wait_names(vm: TestGuest, server: GuestProcess, names: list[str],
+               timeout: float = 120) -> dict[str, int]:
+    """Wait until /proc/mtd lists exactly names; their MTD indexes."""
+    deadline = time.monotonic() + timeout
+    while sorted(mtd_names(vm)) != sorted(names):
+        assert server.running(), f"server gone before {names} appeared:\n{server.text()}"
+        assert time.monotonic() < deadline, \
+            f"{names} not in /proc/mtd after {timeout} s ({mtd_names(vm)}):\n{server.text()}"
+        time.sleep(0.5)
+    return {name: index for index, name in mtd_table(vm)}
+
+
+def wait_no_mtds(vm: TestGuest, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := mtd_names(vm)):
+        assert time.monotonic() < deadline, f"MTDs left {timeout} s after the server went: {left}"
+        time.sleep(0.5)
+
+
+# -- bad replies to I/O requests (default flavour) ------------------------------------------
+def test_bad_io_reply_len(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    # WRITE reply claiming one byte more than it was given: posted, iov_iter_revert() WARNs.
+    hostile(vm, "io-len-long:1,op=write")
+    long_write = probe(vm, f"write {dev} --off 0")
+    # READ reply with muse_read_out only: posted, the read "succeeds" with stale buffer bytes.
+    hostile(vm, "nopayload,op=read")
+    no_data = probe(vm, f"read {dev} --off 0")
+    # WRITE reply with len 0xffffffff00000000: posted, mtd_write() succeeds with retlen 0.
+    hostile(vm, "io-len:0xffffffff00000000,op=write")
+    huge_len = probe(vm, f"write {dev} --off 4096")
+    results = {"len+1": long_write, "no data": no_data, "len 2^64-2^32": huge_len}
+    assert {k: (v["ret"], v["errno"]) for k, v in results.items()} == \
+        {k: (-1, "EIO") for k in results}, results
+
+
+def test_bad_soft_error(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    hostile(vm, "soft-error:1,op=read")
+    positive = probe(vm, f"read {dev} --off 0")
+    hostile(vm, "soft-error:0x80000000,op=write")
+    below_errnos = probe(vm, f"write {dev} --off 0")
+    hostile(vm, "soft-error:-512,op=write")
+    restartsys = probe(vm, f"write {dev} --off 2048")
+    results = {"1 on READ": positive, "0x80000000 on WRITE": below_errnos,
+               "-512 on WRITE": restartsys}
+    assert {k: (v["ret"], v["errno"]) for k, v in results.items()} == \
+        {k: (-1, "EIO") for k in results}, results
+
+
+def test_bad_isbad_result(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    results = {}
+    for value in ("2", "0xffffffff", "0x80000000"):
+        hostile(vm, f"isbad:{value},op=isbad")
+        results[value] = probe(vm, f"isbad {dev} --off 131072")
+    assert {k: (v["ret"], v["errno"]) for k, v in results.items()} == \
+        {k: (-1, "EIO") for k in results}, results
+    # Without a hostile reply the block is good.
+    assert probe(vm, f"isbad {dev} --off 131072") == {"ret": 0, "errno": None}
+
+
+def test_ecc_stats(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    before = probe(vm, f"eccstats {dev}")
+    hostile(vm, "soft-error:-117,op=read")       # -EUCLEAN: corrected bit-flips
+    corrected = probe(vm, f"read {dev} --off 0")
+    hostile(vm, "soft-error:-74,op=read")        # -EBADMSG: uncorrectable
+    failed = probe(vm, f"read {dev} --off 2048")
+    after = probe(vm, f"eccstats {dev}")
+    # mtdchar returns the data of both reads; only the statistics tell.
+    assert corrected["ret"] == failed["ret"] == 2048, (corrected, failed)
+    assert (after["corrected"] - before["corrected"], after["failed"] - before["failed"]) \
+        == (1, 1), (before, after)
+
+
+# -- operations with in-band and OOB data -----------------------------------------------------
+def test_data_and_oob_errno(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    # OOB with a mode that is not PLACE_OOB, AUTO_OOB or RAW: an invalid argument.
+    bad_mode = probe(vm, f"memwrite {dev} --off 4096 --ooblen 16 --mode 3")
+    assert (bad_mode["ret"], bad_mode["errno"]) == (-1, "EINVAL"), bad_mode
+    # Data and OOB in one MEMWRITE: done, or refused with an errno userspace knows.
+    both = probe(vm, f"memwrite {dev} --off 4096 --len 2048 --ooblen 64")
+    assert both["ret"] == 0 or both["errno"] == "EOPNOTSUPP", both
+
+
+def test_data_and_oob_in_one_op(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    wrote = probe(vm, f"memwrite {dev} --off 4096 --len 2048 --ooblen 64")
+    assert wrote == {"ret": 0, "errno": None}, wrote
+    read = probe(vm, f"memread {dev} --off 4096 --len 2048 --ooblen 64")
+    assert read == {"ret": 0, "errno": None, "data_ok": True, "oob_ok": True}, read
+    # Each part landed where it belongs: read back separately.
+    assert probe(vm, f"memread {dev} --off 4096 --len 2048")["data_ok"]
+    assert probe(vm, f"memread {dev} --off 4096 --ooblen 64")["oob_ok"]
+
+
+# -- MUSE_INIT ------------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    "--preset nand-erasesize-not-multiple",
+    "--preset nor-with-oob",
+    "--preset nand-writebufsize-over-erasesize",
+    "--preset nand-subpage-zero",
+    "--unchecked --type nor --size 4MiB --erasesize 64KiB --writesize 1 --subpage-shift 1",
+], ids=["erasesize-not-pages", "nor-with-oob", "writebuf-over-erasesize", "subpage-zero",
+        "nor-subpage-shift"])
+def test_init_bad_geometry(vm: TestGuest, args: str) -> None:
+    verdict, output = registration(vm, args)
+    assert verdict == "exit 3", f"kernel accepted the geometry ({verdict}):\n{output}"
+    assert not mtd_names(vm)
+
+
+@pytest.mark.parametrize("name", ["a:b;c", "muse(x"])
+def test_init_name_breaks_parts(vm: TestGuest, name: str) -> None:
+    verdict, output = registration(vm, f"{NAND} --unchecked --name {quote(name)} "
+                                       f"--parts '1M(a),-(b)'")
+    assert verdict == "exit 3", f"kernel accepted NAME={name} ({verdict}):\n{output}"
+    assert not mtd_names(vm)
+
+
+def test_init_huge_max_io(vm: TestGuest) -> None:
+    server = rawserve(vm, ["NAME=hugeio", *NAND_INIT, "PARTSCMDLINE=1M(hugea),-(hugeb)"],
+                      f"--max-read {0xffffffff} --max-write {0xffffffff} "
+                      f"--bufsize {(1 << 20) + 4096}")
+    index = wait_names(vm, server, ["hugea", "hugeb"])["hugeb"]
+    read = probe(vm, f"read /dev/mtd{index} --len {2 << 20}", timeout=300)
+    assert read["ret"] == 2 << 20, read
+    vm.run(f"kill -TERM {server.pid}")
+    served = [json.loads(line) for line in server.text().splitlines() if line.startswith("{")]
+    assert not [s for s in served if "read_error" in s], server.text()
+    sizes = [s["len"] for s in served if s.get("opcode") == "READ"]
+    assert sizes and max(sizes) <= 1 << 20, sizes
+
+
+def test_init_unknown_keys_log_flood(vm: TestGuest) -> None:
+    info = "".join(f"{p}\\0" for p in ["NAME=flood", *NAND_INIT]) + "X=\\0" * 1000
+    vm.check(f"printf '{info}' > /tmp/flood.init")
+    before = vm.check("dmesg | grep -c 'Ignoring unknown MTD param' || true").stdout
+    verdict, output = registration(vm, "--init-raw @/tmp/flood.init")
+    assert verdict == "registered", output
+    after = vm.check("dmesg | grep -c 'Ignoring unknown MTD param' || true").stdout
+    logged = int(after) - int(before)
+    assert 0 < logged <= 20, f"{logged} warnings for one MUSE_INIT with 1000 unknown keys"
+
+
+# -- sysfs and uevents ----------------------------------------------------------------------
+def test_muse_pid_uevent(vm: TestGuest, muse: MuseServers) -> None:
+    listener = vm.spawn(f"exec {PROBE} uevents --seconds 600")
+    listener.expect(r'"listening"', 60)
+    server = muse.start(f"{NAND} --parts '1M(ua),-(ub)'")
+    time.sleep(3)
+    vm.run(f"kill -TERM {listener.pid}")
+    listener.wait(30)
+    events = [json.loads(line) for line in listener.text().splitlines()
+              if line.startswith("{") and "action" in line]
+    for mtd in server.mtds:
+        name = f"mtd{mtd.index}"
+        mine = [(e["action"], e["muse_pid"]) for e in events if e["devname"] == name]
+        assert ("add", False) in mine or ("add", True) in mine, (name, events)
+        # After the last event udev sees for the device, muse_pid must be there.
+        assert mine[-1] == ("change", True), (name, mine)
+
+
+# -- lifetime -------------------------------------------------------------------------------
+def test_exit_during_registration(vm: TestGuest, muse: MuseServers) -> None:
+    for round_ in range(3):
+        parts = ",".join(f"1M(r{round_}{p})" for p in "abc") + f",-(r{round_}d)"
+        status, output = muse.run_to_exit(f"{NAND} --hostile die-in-registration "
+                                          f"--parts {quote(parts)}", timeout=180)
+        assert status == 8, output
+        deadline = time.monotonic() + 20
+        while (left := [n for n in mtd_names(vm) if n.startswith(f"r{round_}")]):
+            assert time.monotonic() < deadline, \
+                f"round {round_}: MTDs left after the server died: {left}"
+            time.sleep(0.5)
+
+
+@pytest.mark.kernel_args("mtdparts=muse-a:256k(a),-(b)")
+def test_kernel_mtdparts_reregister(vm: TestGuest) -> None:
+    # The MTD named in mtdparts= registers (and goes) three times; the partitions keep
+    # their names. Posted, the first registration freed the names the global list holds.
+    for _ in range(3):
+        server = rawserve(vm, ["NAME=muse-a", *NAND_INIT])
+        wait_names(vm, server, ["a", "b"])
+        vm.check(f"kill -TERM {server.pid}")
+        server.wait(60)
+        wait_no_mtds(vm)
