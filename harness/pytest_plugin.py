@@ -137,6 +137,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             text, splats = guest.finish()
             path = _reports(item.config) / "consoles" / _slice_name(item.nodeid)
             path.write_text(text)
+            if failed and not guest.pool.tainted:
+                # A failed test may leave stale MTDs, stuck requests or armed fault
+                # injection behind: the next test gets a fresh VM.
+                guest.pool.tainted = f"{item.nodeid} failed"
             if failed or splats:
                 item.add_report_section("call", "guest console", text)
             if splats and not failed:
