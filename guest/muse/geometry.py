@@ -139,6 +139,36 @@ class Geometry:
             )
         return problems
 
+    def fixed_kernel_problems(self) -> list[str]:
+        """What the fix patches (0114, 0115) make the kernel refuse beyond kernel_problems()."""
+        problems: list[str] = []
+        if self.parts and set(self.name) & set(":;("):
+            problems.append(
+                f"NAME {self.name!r} may not contain ':', ';' or '(' with PARTSCMDLINE "
+                "(it becomes the mtd-id of the partition string)"
+            )
+        if self.writesize > 0 and self.erasesize % self.writesize:
+            problems.append(
+                f"ERASESIZE {self.erasesize} is not a multiple of WRITESIZE {self.writesize}"
+            )
+        if self.writebufsize and self.writesize > 0 and self.writebufsize % self.writesize:
+            problems.append(
+                f"WRITEBUFSIZE {self.writebufsize} is not a multiple of WRITESIZE {self.writesize}"
+            )
+        if self.writebufsize and self.erasesize % self.writebufsize:
+            problems.append(
+                f"ERASESIZE {self.erasesize} is not a multiple of WRITEBUFSIZE {self.writebufsize}"
+            )
+        if 0 <= self.subpage_shift <= 2 and self.writesize % (1 << self.subpage_shift):
+            problems.append(
+                f"WRITESIZE {self.writesize} is not divisible into "
+                f"{1 << self.subpage_shift} subpages"
+            )
+        known = self.mtd_type in mtdabi.KERNEL_TYPES
+        if known and not self.is_nand and (self.oobsize or self.oobavail):
+            problems.append("OOBSIZE and OOBAVAIL must be 0 for non-NAND types")
+        return problems
+
     def server_problems(self) -> list[str]:
         """Reasons this server's device models cannot serve the geometry."""
         problems: list[str] = []
@@ -190,7 +220,7 @@ class Geometry:
         return problems
 
     def validate(self, max_io: int | None = None) -> None:
-        problems = self.kernel_problems(max_io)
+        problems = self.kernel_problems(max_io) or self.fixed_kernel_problems()
         if not problems:
             problems = self.server_problems()
         if problems:

@@ -27,7 +27,7 @@ from .devices import Device, FlashOps, make_device
 from .devices.trivial import TrivialDevice
 from .errors import DeviceUnavailable
 from .geometry import Geometry
-from .hostile.config import HostileConfig
+from .hostile.config import HostileConfig, refusal_reasons
 from .hostile.engine import EXIT_HOSTILE_DEATH, HostileEngine
 from .injection import Injection, InjectionConfig
 from .registration import MtdEntry, RegistrationWatcher
@@ -263,7 +263,11 @@ class Server:
             if registered:
                 log.error("connection aborted by the kernel")
                 return EXIT_ABORTED
-            log.error("kernel rejected the device (see dmesg)")
+            why = "; ".join(refusal_reasons(self.cfg.hostile.verdict, self.cfg.geometry))
+            log.error(
+                "kernel rejected the device (see dmesg)%s",
+                f"; the server's own check says why: {why}" if why else "",
+            )
             return EXIT_REJECTED
         if self.not_registered:
             log.error("%s", self.not_registered)

@@ -67,6 +67,11 @@ def model_problems(geo: Geometry) -> list[str]:
     return problems
 
 
+def refusal_reasons(verdict: list[str], geometry: Geometry) -> list[str]:
+    """Why the kernel should refuse a raw INIT: as posted (the verdict) or with the fixes."""
+    return verdict + [r for r in geometry.fixed_kernel_problems() if r not in verdict]
+
+
 def trivial_reason(geo: Geometry, image: str | None) -> str:
     problems = model_problems(geo)
     if problems:

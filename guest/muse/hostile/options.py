@@ -12,7 +12,13 @@ from ..errors import ConfigError
 from ..geometry import Geometry
 from . import rawinit
 from .catalogue import render
-from .config import RAW_REGISTER_TIMEOUT, HostileConfig, RawPlan, plan_raw_init
+from .config import (
+    RAW_REGISTER_TIMEOUT,
+    HostileConfig,
+    RawPlan,
+    plan_raw_init,
+    refusal_reasons,
+)
 from .presets import PRESETS
 from .rules import parse_rule
 
@@ -144,6 +150,7 @@ def describe_raw_init(cfg: ServeConfig) -> str:
     if tail:
         lines.append(tail.decode(errors="backslashreplace") + "  (unterminated)")
     verdict = cfg.hostile.verdict
+    fixed = refusal_reasons(verdict, cfg.geometry)
     lines += [
         f"max_read={read}",
         f"max_write={write}",
@@ -151,5 +158,6 @@ def describe_raw_init(cfg: ServeConfig) -> str:
         f"info_bytes={len(info)}",
         f"model={'trivial (' + cfg.hostile.trivial + ')' if cfg.hostile.trivial else 'real'}",
         "kernel=" + ("refuses: " + "; ".join(verdict) if verdict else "accepts"),
+        "fixed kernel=" + ("refuses: " + "; ".join(fixed) if fixed else "accepts"),
     ]
     return "\n".join(lines)
