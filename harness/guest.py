@@ -14,6 +14,14 @@ from pathlib import Path
 from harness.build import BuildRequest, KernelBuild, build_kernel
 from harness.console import Splat, scan_text
 from harness.errors import HarnessError, VMError
+from harness.kmemleak import (
+    CLEAR_COMMAND,
+    PRESENT,
+    SCAN_COMMAND,
+    Leak,
+    parse_report,
+    report_between_markers,
+)
 from harness.rootfs import Rootfs, build_rootfs
 from harness.ssh import CommandResult, GuestProcess
 from harness.vm import VM
@@ -43,6 +51,7 @@ class VMPool:
     boot_times: list[float] = field(default_factory=list)
     accel: str = ""
     accel_reason: str = ""
+    kmemleak: bool = False     # the current VM's kernel has kmemleak: scan after each test
 
     def kernel(self, flavour: str) -> KernelBuild:
         if flavour not in self.kernels:
@@ -72,6 +81,7 @@ class VMPool:
                 self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
             self.vm, self.vm_key, self.tainted = vm, (flavour, kernel_args), ""
             self.boot_times.append(vm.boot_seconds)
+            self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout
         return self.vm
 
     def close(self) -> None:
@@ -91,6 +101,9 @@ class TestGuest:
         self.end: int | None = None
         self.processes: list[GuestProcess] = []
         self.started_at = time.monotonic()
+        self.leaks: list[Leak] = []
+        self.leak_report = ""       # kmemleak's report of this test, as read
+        self.kmemleak_error = ""    # kmemleak was there but gave no report
 
     @property
     def console(self) -> str:
@@ -130,6 +143,8 @@ class TestGuest:
         try:
             if live:
                 self.vm.run(f"kill -9 {' '.join(live)} 2>/dev/null; true", timeout=30)
+            if self.pool.kmemleak:
+                self._scan_kmemleak()
             self.end = self.vm.mark(f"END {self.test_id}")
         except HarnessError as exc:
             self.pool.tainted = f"end of test: {exc}"
@@ -139,3 +154,13 @@ class TestGuest:
         if splats:
             self.pool.tainted = "kernel splat: " + splats[0].title
         return text, splats
+
+    def _scan_kmemleak(self) -> None:
+        """Scan, read and clear kmemleak (inside the test's console slice)."""
+        result = self.vm.run(SCAN_COMMAND, timeout=600)
+        report = report_between_markers(result.stdout)
+        if report is None:
+            self.kmemleak_error = f"kmemleak scan gave no report:\n{result.describe()}"
+            return
+        self.leak_report = report
+        self.leaks = parse_report(report)

@@ -143,9 +143,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
                 guest.pool.tainted = f"{item.nodeid} failed"
             if failed or splats:
                 item.add_report_section("call", "guest console", text)
+            if guest.leaks or guest.kmemleak_error:
+                leak_path = path.with_suffix(".kmemleak.txt")
+                leak_path.write_text(guest.leak_report or guest.kmemleak_error)
+                item.add_report_section("call", "kmemleak", guest.leak_report
+                                        or guest.kmemleak_error)
             if splats and not failed:
                 kinds = ", ".join(f"{s.kind.name}: {s.title}" for s in splats)
                 pytest.fail(f"kernel splat during the test ({kinds}); console slice in {path}",
+                            pytrace=False)
+            if (guest.leaks or guest.kmemleak_error) and not failed:
+                what = "; ".join(leak.title for leak in guest.leaks) or guest.kmemleak_error
+                pytest.fail(f"kmemleak after the test: {what}; report in {leak_path}",
                             pytrace=False)
 
 
