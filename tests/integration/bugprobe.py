@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -221,7 +220,7 @@ def cmd_rawserve(args: argparse.Namespace) -> None:
         elif opcode == 36:                                   # FUSE_INTERRUPT
             continue
         elif opcode in (8194, 8195):                         # READ, WRITE
-            addr, size, flags, _ = struct.unpack_from("=QQII", body)
+            _addr, size, _flags, _ = struct.unpack_from("=QQII", body)
             emit(opcode="READ" if opcode == 8194 else "WRITE", len=size, request=length)
             reply = struct.pack("=QII", size, 0, 0)
             if opcode == 8194:
@@ -298,4 +297,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

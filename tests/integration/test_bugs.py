@@ -12,6 +12,7 @@ fails it on top of that through the pytest plugin.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -65,10 +66,8 @@ def registration(vm: TestGuest, args: str, timeout: float = 180) -> tuple[str, s
             proc.wait(60)
             return "registered", proc.text()
         assert time.monotonic() < deadline, f"server undecided after {timeout} s:\n{proc.text()}"
-        try:
+        with contextlib.suppress(GuestTimeout):
             proc.wait(0.5)
-        except GuestTimeout:
-            pass
     return f"exit {proc.wait(10)}", proc.text()
 
 
