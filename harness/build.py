@@ -45,6 +45,10 @@ class BuildRequest:
         name = f"{self.base}-{self.flavour}"
         if self.as_posted:
             name += "-as-posted"
+        if self.mutation:
+            # One directory for all mutants: each rebuilds incrementally over the
+            # last, and the flavour's own kernel stays what VMs expect.
+            name += "-mutant"
         if self.kernel_src:
             path = str(self.kernel_src.expanduser().resolve())
             name += "-user-" + hashlib.sha256(path.encode()).hexdigest()[:8]

@@ -2,9 +2,10 @@
 
 A mutation is a patch in kernel/mutations/<base>/ applied on top of the
 series; its commit message names the tests it must make fail
-("Expect-Fail: <pytest node id>"). The mutant is built in the flavour's own
-build directory, so with MUSE as a module only muse.ko is rebuilt, and the
-next normal build rebuilds it back.
+("Expect-Fail: <pytest node id>"). Mutants are built in a directory of their
+own beside the flavour's (<flavour>-mutant): with MUSE as a module, each
+mutant after the first rebuilds little more than muse.ko, and the flavour's
+kernel is never replaced under a running VM.
 """
 
 from __future__ import annotations
