@@ -15,7 +15,7 @@ APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache fl
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
 	build-essential kmod perl
 
-.PHONY: check test deps venv lint unit prepare series-check mutate bench clean
+.PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -66,6 +66,12 @@ series-check: deps venv
 # Mutation check: each kernel/mutations/$(BASE)/*.patch must make its tests fail.
 mutate: deps venv
 	$(BIN)/muse-harness mutate $(HARNESS_ARGS)
+
+# Bug tests (tests/integration/test_bugs.py) on the series as posted and with its
+# fixes, default and debug flavours: reports/bugs.md, non-zero unless every bug
+# test failed as posted and passed with the fixes.
+bugs: deps venv
+	$(BIN)/muse-harness bugs --base $(BASE)
 
 # Benchmark (not a test): MUSE against nandsim and mtdram, boot time; writes
 # reports/bench.json and reports/bench.png and prints the goals.

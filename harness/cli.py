@@ -148,6 +148,12 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     return 0 if check_mutations(args.base, args.mutation, extra, args.reports) else 1
 
 
+def cmd_bugs(args: argparse.Namespace) -> int:
+    from harness.bugs import check_bugs
+
+    return 0 if check_bugs(args.base, args.reports, args.k, args.timeout) else 1
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     start = time.monotonic()
     reports = args.reports.resolve()
@@ -249,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mutation", help="only this one")
     p.add_argument("--reports", type=Path, default=REPO / "reports")
     p.set_defaults(func=cmd_mutate)
+    p = sub.add_parser("bugs", help="the bug tests on the series as posted and with its fixes; "
+                                    "write reports/bugs.md and bugs.json")
+    p.add_argument("--base", default="6.1", help="kernel base (kernel/series/<base>)")
+    p.add_argument("-k", help="only bug tests matching this pytest expression")
+    p.add_argument("--reports", type=Path, default=REPO / "reports")
+    p.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, help="for each of the two runs")
+    p.set_defaults(func=cmd_bugs)
     p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
     _common(p)
     p.add_argument("-k", help="only tests matching this pytest expression")

@@ -1,0 +1,155 @@
+"""muse-harness bugs: the bug tests on the series as posted and with its fixes, side by side.
+
+Every fix patch after the "# --- fixes ---" line of the series names the test
+that shows its bug ("Found by: tests/...::test_NAME"). tests/integration/
+test_bugs.py runs twice, once on the kernels built without the fixes
+(--as-posted) and once with them; each test's flavour marker picks its kernel
+(default or debug) within a run. The verdict holds when every named test
+failed as posted and passed with the fixes. reports/bugs.md and bugs.json
+keep the table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.paths import REPO, TEMPLATES_DIR
+from harness.proc import say
+from harness.report import junit_outcomes
+from harness.series import read_series
+
+TEST_FILE = "tests/integration/test_bugs.py"
+FOUND_BY = re.compile(r"^Found by: (\S+::(\w+))\s*$", re.M)
+SUBJECT = re.compile(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)", re.M)
+COLUMNS = (("as_posted", True), ("with_fixes", False))
+
+
+@dataclass
+class Bug:
+    patch: str
+    subject: str
+    tests: list[str]          # node ids without parameters
+
+
+@dataclass
+class Row:
+    bug: str                  # the fix patch's subject
+    patch: str
+    test: str
+    results: dict[str, str] = field(default_factory=dict)   # column -> summary
+    ok: bool = False
+
+
+def fix_patches(base: str) -> list[Path]:
+    """The patches listed after the fixes marker of kernel/series/<base>/series."""
+    series = read_series(base)
+    return list(series.patches[len(series.patches) - series.fixes:]) if series.fixes else []
+
+
+def bugs_of(patches: list[Path]) -> list[Bug]:
+    bugs = []
+    for patch in patches:
+        text = patch.read_text()
+        match = SUBJECT.search(text)
+        subject = " ".join(match.group(1).split()) if match else patch.stem
+        tests = [m.group(1) for m in FOUND_BY.finditer(text)]
+        bugs.append(Bug(patch.name, subject, tests))
+    return bugs
+
+
+def summarize(test: str, outcomes: dict[str, str]) -> tuple[str, set[str]]:
+    """One cell: the outcome of test, or of its parameter cases; and the set of outcomes."""
+    cases = {k: v for k, v in outcomes.items() if k == test or k.startswith(test + "[")}
+    if not cases:
+        return "not run", {"not run"}
+    kinds = set(cases.values())
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        return (kind if len(cases) == 1 else f"{kind} ({len(cases)} cases)"), kinds
+    counts = ", ".join(f"{sum(1 for v in cases.values() if v == k)} {k}" for k in sorted(kinds))
+    return f"mixed: {counts}", kinds
+
+
+def table(bugs: list[Bug], outcomes: dict[str, dict[str, str]]) -> list[Row]:
+    rows = []
+    for bug in bugs:
+        for test in bug.tests or ["(no Found by line)"]:
+            row = Row(bug.subject, bug.patch, test)
+            kinds = {}
+            for column, _ in COLUMNS:
+                row.results[column], kinds[column] = summarize(test, outcomes.get(column, {}))
+            row.ok = kinds["as_posted"] == {"failed"} and kinds["with_fixes"] == {"passed"}
+            rows.append(row)
+    return rows
+
+
+def run_column(column: str, as_posted: bool, reports: Path, base: str, k: str | None,
+               timeout: float) -> dict[str, Any]:
+    """One pytest run of the bug tests; its JUnit XML and consoles go to reports/bugs/<column>."""
+    out = reports / "bugs" / column
+    out.mkdir(parents=True, exist_ok=True)
+    junit = out / "junit.xml"
+    junit.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pytest", TEST_FILE, f"--junitxml={junit}", f"--reports={out}",
+           f"--base={base}", "-ra", "-p", "no:cacheprovider"]
+    if as_posted:
+        cmd.append("--as-posted")
+    if k:
+        cmd += ["-k", k]
+    say("running: " + shlex.join(cmd))
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        say(f"{column}: the bug tests exceeded {timeout:.0f} s; stopping them")
+        rc = 124
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return {"pytest_exit": rc, "seconds": round(time.monotonic() - start, 1),
+            "outcomes": junit_outcomes(junit), "junit": str(junit)}
+
+
+def write_reports(reports: Path, rows: list[Row], runs: dict[str, dict[str, Any]],
+                  facts: dict[str, Any]) -> dict[str, Any]:
+    data = dict(facts)
+    data.update(ok=bool(rows) and all(r.ok for r in rows), rows=[asdict(r) for r in rows],
+                runs={c: {k: v for k, v in r.items() if k != "outcomes"} for c, r in runs.items()})
+    data["shown"] = sum(1 for r in rows if r.ok)
+    (reports / "bugs.json").write_text(json.dumps(data, indent=2) + "\n")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    (reports / "bugs.md").write_text(env.get_template("bugs.md.j2").render(b=data))
+    return data
+
+
+def check_bugs(base: str, reports: Path, k: str | None = None,
+               timeout: float = 3 * 3600) -> bool:
+    reports = reports.resolve()
+    reports.mkdir(parents=True, exist_ok=True)
+    bugs = bugs_of(fix_patches(base))
+    runs = {column: run_column(column, posted, reports, base, k, timeout)
+            for column, posted in COLUMNS}
+    rows = table(bugs, {c: r["outcomes"] for c, r in runs.items()})
+    data = write_reports(reports, rows, runs, {"base": base, "k": k, "finished": time.time()})
+    say(f"{data['shown']} of {len(rows)} bug tests failed as posted and passed with the fixes; "
+        f"see {reports / 'bugs.md'}")
+    return bool(data["ok"])
