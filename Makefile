@@ -10,6 +10,9 @@ WORKERS ?= 1
 BASE ?= 6.1
 # make test keeps the teardown soak short; make check runs the full 100 cycles.
 TEST_CYCLES ?= 20
+# make test stays within its budget on a cold machine: no debug kernel build
+# (tests marked for the debug flavour run in make check and make bugs).
+TEST_FLAVOURS ?= $(FLAVOUR),partmaster
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR)
 APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
@@ -23,7 +26,8 @@ check: deps venv
 test: deps venv lint
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
-		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
+		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) --flavours=$(TEST_FLAVOURS) \
+		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q

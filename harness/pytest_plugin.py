@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--vm-smp", type=int, default=2, help="guest CPUs")
     group.addoption("--vm-memory", type=int, default=1024, help="guest memory in MiB")
     group.addoption("--reports", default="reports", help="where consoles and session data go")
+    group.addoption("--flavours", default=None,
+                    help="comma-separated flavours to run; tests marked for another flavour "
+                         "are deselected (make test: default,partmaster, no debug build)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +85,13 @@ def _kernel_args_of(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--flavours")
+    if wanted:
+        allowed = {name.strip() for name in wanted.split(",")}
+        dropped = [it for it in items if _flavour_of(it) not in allowed]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [it for it in items if _flavour_of(it) in allowed]
     # Tests of one flavour run back to back, so a worker boots each flavour once.
     default = config.getoption("--flavour")
     items.sort(key=lambda it: ("" if _flavour_of(it) == default else _flavour_of(it),
