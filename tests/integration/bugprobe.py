@@ -215,8 +215,8 @@ def cmd_rawserve(args: argparse.Namespace) -> None:
         if opcode == 8192:                                   # MUSE_INIT
             reply = struct.pack("=IIII", 7, 34, args.max_read, args.max_write) + info
             emit(opcode="INIT")
-            if args.arm_failslab:
-                arm_failslab(args.arm_failslab)
+            if args.arm_kworkers:
+                arm_kworkers()
         elif opcode == 36:                                   # FUSE_INTERRUPT
             continue
         elif opcode in (8194, 8195):                         # READ, WRITE
@@ -236,16 +236,33 @@ def cmd_rawserve(args: argparse.Namespace) -> None:
             emit(write_error=errname(exc.errno or 0))
             if opcode == 8192:
                 return
+        if opcode == 8192:
+            emit(init_accepted=True)
 
 
-def arm_failslab(interval: int) -> None:
-    """Let the interval-th slab allocation after this (any task, GFP_KERNEL too) fail once."""
-    base = "/sys/kernel/debug/failslab/"
-    for name, value in (("task-filter", "N"), ("ignore-gfp-wait", "N"), ("verbose", "0"),
-                        ("space", "0"), ("times", "1"), ("interval", str(interval)),
-                        ("probability", "100")):
-        with open(base + name, "w") as f:
-            f.write(value)
+def set_make_it_fail(comm_prefix: str, value: str) -> None:
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if not f.read().startswith(comm_prefix):
+                    continue
+            with open(f"/proc/{pid}/make-it-fail", "w") as f:
+                f.write(value)
+        except OSError:
+            continue        # not a process, or gone meanwhile
+
+
+def cmd_make_it_fail(args: argparse.Namespace) -> None:
+    set_make_it_fail(args.comm_prefix, args.value)
+    emit(done=True)
+
+
+def arm_kworkers() -> None:
+    """The next slab allocation of a kworker fails (failslab set up with task-filter Y and
+    times 0 by the caller): the MUSE init work registers the MTD in a kworker."""
+    set_make_it_fail("kworker", "1")
+    with open("/sys/kernel/debug/failslab/times", "w") as f:
+        f.write("1")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -283,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--off", type=int, default=0)
     p.add_argument("--len", type=int, default=131072)
     p.add_argument("--limit", type=int, default=200)
+    p = sub.add_parser("make-it-fail")
+    p.add_argument("comm_prefix")
+    p.add_argument("value")
+    p.set_defaults(func=cmd_make_it_fail)
     p = dev_cmd("openclose", cmd_openclose)
     p.add_argument("--count", type=int, default=100)
     p = sub.add_parser("rawserve")
@@ -290,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-read", type=int, default=65536)
     p.add_argument("--max-write", type=int, default=65536)
     p.add_argument("--bufsize", type=int, default=65536 + 4096)
-    p.add_argument("--arm-failslab", type=int, default=0, metavar="INTERVAL")
+    p.add_argument("--arm-kworkers", action="store_true",
+                   help="let the next kworker slab allocation after MUSE_INIT fail")
     p.set_defaults(func=cmd_rawserve)
     args = parser.parse_args(argv)
     args.func(args)

@@ -16,12 +16,14 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from harness.errors import GuestTimeout
 from harness.guest import TestGuest
+from harness.kmemleak import SCAN_COMMAND, parse_report, report_between_markers
 from harness.ssh import GuestProcess
 
 from .conftest import MuseServers, quote
@@ -275,3 +277,174 @@ def test_kernel_mtdparts_reregister(vm: TestGuest) -> None:
         vm.check(f"kill -TERM {server.pid}")
         server.wait(60)
         wait_no_mtds(vm)
+
+
+# -- debug flavour: kmemleak, KASAN, fault injection -----------------------------------------
+FAULT_DEFAULTS = {  # what the debug kernel boots with, restored after each test
+    "failslab/ignore-gfp-wait": "Y", "failslab/task-filter": "N", "failslab/probability": "0",
+    "failslab/interval": "1", "failslab/times": "1", "failslab/space": "0",
+    "failslab/verbose": "2", "fail_page_alloc/ignore-gfp-wait": "Y",
+    "fail_page_alloc/min-order": "1", "fail_page_alloc/verbose": "2",
+}
+
+
+def set_faults(vm: TestGuest, settings: dict[str, str]) -> None:
+    vm.check("; ".join(f"echo {v} > /sys/kernel/debug/{k}" for k, v in settings.items())
+             + "; true")
+
+
+@pytest.fixture
+def faults(vm: TestGuest) -> Iterator[None]:
+    """fail-nth reaches GFP_KERNEL slab and order-0 page allocations; reset afterwards."""
+    vm.check("test -e /proc/thread-self/fail-nth -a -d /sys/kernel/debug/failslab")
+    set_faults(vm, {"failslab/ignore-gfp-wait": "N", "failslab/verbose": "0",
+                    "fail_page_alloc/ignore-gfp-wait": "N", "fail_page_alloc/min-order": "0",
+                    "fail_page_alloc/verbose": "0"})
+    yield
+    set_faults(vm, FAULT_DEFAULTS)
+
+
+def leaks_now(vm: TestGuest) -> list[str]:
+    """kmemleak's report right now (scanned past the minimum age, then cleared)."""
+    result = vm.run(SCAN_COMMAND, timeout=600)
+    report = report_between_markers(result.stdout)
+    assert report is not None, f"no kmemleak report:\n{result.describe()}"
+    return [leak.title for leak in parse_report(report)]
+
+
+def sweep(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attempts of a fail-nth sweep; it must have ended (a run without a failure)."""
+    assert lines and not lines[-1].get("limit_reached"), f"fail-nth sweep did not end: {lines}"
+    assert any(line["injected"] for line in lines), f"no failure was injected: {lines}"
+    return lines
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.parametrize("args", [
+    "--preset leak-mtdparts-bad-geometry",
+    f"{NAND} --unchecked --parts '1M(a),-(b)' --init-param TYPE=99",
+    f"{NAND} --unchecked --parts '1M(a),-(b)' --init-param SIZE=4194305",
+], ids=["writesize-0", "type-99", "size-not-erasesize"])
+def test_init_invalid_params_leak(vm: TestGuest, muse: MuseServers, args: str) -> None:
+    status, output = muse.run_to_exit(args)
+    assert status == 3, f"kernel accepted the invalid MUSE_INIT:\n{output}"
+    assert leaks_now(vm) == []
+
+
+@pytest.mark.flavour("debug")
+def test_init_small_max_io_leak(vm: TestGuest, muse: MuseServers) -> None:
+    status, output = muse.run_to_exit("--preset leak-mtdparts-small-max-io")
+    assert status == 3, f"kernel accepted a write buffer larger than max_write:\n{output}"
+    assert leaks_now(vm) == []
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.parametrize(("parts", "names"), [
+    ("1M(la);other:1M(lb)", ["la"]),     # a definition for another MTD: "lb" is not used
+    ("1M(la);junk", ["leaky"]),          # a syntax error after "la": no partitions at all
+], ids=["other-mtd-id", "syntax-error-after"])
+def test_partscmdline_name_leak(vm: TestGuest, muse: MuseServers, parts: str,
+                                names: list[str]) -> None:
+    server = muse.start(f"{NAND} --unchecked --name leaky --parts {quote(parts)}")
+    assert [m.name for m in server.mtds] == names, server.mtds
+    assert muse.stop(server) == 0
+    assert leaks_now(vm) == []
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.usefixtures("faults")
+def test_open_alloc_failure(vm: TestGuest) -> None:
+    attempts = sweep(probe_lines(vm, "failnth-open /dev/muse --limit 200", timeout=600))
+    # The connection of a failed open is freed by RCU callbacks: give them time to run
+    # (posted, KASAN reports the use-after-free and double free there).
+    vm.check("sleep 3")
+    wrong = [a for a in attempts if a["ret"] < 0 and a["errno"] != "ENOMEM"]
+    assert not wrong, f"open(/dev/muse) failed other than with ENOMEM: {wrong}"
+    assert attempts[-1]["ret"] >= 0, attempts[-1]
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.usefixtures("faults")
+def test_io_alloc_failure(vm: TestGuest, muse: MuseServers) -> None:
+    # UBI reads a whole LEB with one mtd_read() in the reader's context and takes
+    # success as "all of it": with max_read 4096 that is 31 MUSE requests.
+    dev = muse.start(f"{NAND} --max-io 4096").mtd.dev
+    number = dev.removeprefix("/dev/mtd")
+    vm.check(f"ubiattach -m {number} -d 7 && ubimkvol /dev/ubi7 -N data -s 512KiB && "
+             "head -c 253952 /dev/urandom > /tmp/lebs && ubiupdatevol /dev/ubi7_0 /tmp/lebs",
+             timeout=300)
+    try:
+        attempts = sweep(probe_lines(vm, "failnth-read /dev/ubi7_0 --len 126976 --limit 600",
+                                     timeout=900))
+    finally:
+        vm.run("ubidetach -d 7", timeout=120)
+    wrong = [a for a in attempts if a["ret"] >= 0 and (a["ret"] != 126976 or not a["same"])]
+    assert not wrong, f"reads that succeeded with short or wrong data: {wrong}"
+    assert "UBI assert failed" not in vm.console, "mtd_read() reported success for a short read"
+
+
+@pytest.mark.flavour("debug")
+def test_registration_failure(vm: TestGuest) -> None:
+    # mtdram takes MTD index 0, so the IDR needs a new node for MUSE's index: the first
+    # slab allocation of add_mtd_device(), which runs in the init work's kworker.
+    vm.check("modprobe mtdram total_size=1024 erase_size=64")
+    set_faults(vm, {"failslab/task-filter": "Y", "failslab/ignore-gfp-wait": "N",
+                    "failslab/verbose": "2", "failslab/interval": "1", "failslab/space": "0",
+                    "failslab/times": "0", "failslab/probability": "100"})
+    hit = ""
+    try:
+        for attempt in range(8):
+            start = len(vm.console)
+            server = rawserve(vm, [f"NAME=regfail{attempt}", *NAND_INIT], "--arm-kworkers")
+            deadline = time.monotonic() + 60
+            while server.running() and f"regfail{attempt}" not in mtd_names(vm):
+                assert time.monotonic() < deadline, server.text()
+                time.sleep(0.5)
+            vm.check("echo 0 > /sys/kernel/debug/failslab/times")
+            probe(vm, "make-it-fail kworker 0")
+            injected = vm.console[start:]
+            if server.running():
+                vm.run(f"kill -TERM {server.pid}")
+            server.wait(60)
+            if "add_mtd_device" in injected and "FAULT_INJECTION" in injected:
+                hit = server.text()
+                break
+    finally:
+        set_faults(vm, FAULT_DEFAULTS)
+        probe(vm, "make-it-fail kworker 0")
+    assert hit, "no attempt failed an allocation in add_mtd_device()"
+    assert "init_accepted" in hit and "regfail" not in " ".join(mtd_names(vm)), hit
+    vm.check("sleep 2")      # the exit work ran when the server went; posted, it WARNs
+    assert "can not remove" not in vm.console
+    vm.check("rmmod mtdram")
+
+
+# -- PID namespaces -------------------------------------------------------------------------
+def need_pid_namespaces(vm: TestGuest) -> None:
+    if vm.run("unshare --pid --fork true").exit_status != 0:
+        pytest.skip("the kernel has no PID namespaces (CONFIG_PID_NS is not set in this "
+                    "flavour), so the bug cannot show")
+
+
+def test_muse_pid_namespace(vm: TestGuest) -> None:
+    need_pid_namespaces(vm)
+    server = vm.spawn(f"exec unshare --pid --fork --mount-proc python3 -m guest.muse serve "
+                      f"{NAND} --name nsmuse")
+    server.expect(r"^muse: ready", 180)
+    pid = vm.check("pgrep -f -- '-m guest.muse serve .*--name nsmuse'").stdout.split()
+    index = next(i for i, name in mtd_table(vm) if name == "nsmuse")
+    shown = vm.check(f"cat /sys/class/mtd/mtd{index}/muse_pid").stdout.strip()
+    assert [shown] == pid, f"muse_pid {shown}, the server is {pid} in this namespace"
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.usefixtures("faults")
+def test_open_alloc_failure_pid_ns(vm: TestGuest) -> None:
+    need_pid_namespaces(vm)
+    lines = probe_lines(vm, "failnth-open /dev/muse --limit 200", timeout=600)
+    # The same sweep from a PID namespace of its own, which must be freed after it.
+    result = vm.run(f"unshare --pid --fork {PROBE} failnth-open /dev/muse --limit 200", 600)
+    ns_lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    sweep(lines)
+    sweep(ns_lines)
+    assert not [leak for leak in leaks_now(vm) if "pid_namespace" in leak or "alloc_pid" in leak]
