@@ -37,6 +37,9 @@ MTD_OPS_PLACE_OOB = 0
 WRITE_REQ = struct.Struct("=QQQQQB7x")            # struct mtd_write_req
 READ_REQ = struct.Struct("=QQQQQB7xIII4x")        # struct mtd_read_req (with ecc_stats)
 ECC_STATS = struct.Struct("=IIII")                # corrected, failed, badblocks, bbtblocks
+BLKPG = 0x1269                                    # include/uapi/linux/fs.h
+BLKPG_ARG = struct.Struct("=iii4xQ")              # struct blkpg_ioctl_arg, op 2: delete
+BLKPG_PARTITION = struct.Struct("=qqi64s64s4x")   # struct blkpg_partition
 
 
 def emit(**fields: Any) -> None:
@@ -118,6 +121,33 @@ def cmd_memread(args: argparse.Namespace) -> None:
     out["data_ok"] = data.raw[:args.len] == bytes((i * 13 + 1) & 0xFF for i in range(args.len))
     out["oob_ok"] = oob.raw[:args.ooblen] == bytes((0xA0 + i) & 0xFF for i in range(args.ooblen))
     emit(**out)
+
+
+def cmd_blkpg_del(args: argparse.Namespace) -> None:
+    """Open the master MTD as soon as it exists and delete its partitions (BLKPG) while the
+    kernel is still registering them; print what each deletion returned."""
+    deadline = time.monotonic() + args.seconds
+    while True:
+        try:
+            fd = os.open(args.dev, os.O_RDWR)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                emit(opened=False)
+                return
+    counts: dict[str, int] = {}
+    left = set(range(args.first, args.last + 1))
+    while left and time.monotonic() < deadline:
+        for pno in sorted(left):
+            part = ctypes.create_string_buffer(BLKPG_PARTITION.pack(0, 0, pno, b"", b""))
+            arg = ctypes.create_string_buffer(BLKPG_ARG.pack(2, 0, BLKPG_PARTITION.size,
+                                                             ctypes.addressof(part)))
+            out = call(lambda arg=arg: LIBC.ioctl(fd, BLKPG, arg))  # type: ignore[misc]
+            key = out["errno"] or "ok"
+            counts[key] = counts.get(key, 0) + 1
+            if key == "ok":
+                left.discard(pno)
+    emit(opened=True, deleted=args.last - args.first + 1 - len(left), results=counts)
 
 
 # -- uevents -------------------------------------------------------------------------------
@@ -291,6 +321,10 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--len", type=int, default=0)
         p.add_argument("--ooblen", type=int, default=0)
         p.add_argument("--mode", type=int, default=MTD_OPS_PLACE_OOB)
+    p = dev_cmd("blkpg-del", cmd_blkpg_del)
+    p.add_argument("--first", type=int, required=True, help="MTD index of the first partition")
+    p.add_argument("--last", type=int, required=True)
+    p.add_argument("--seconds", type=float, default=60)
     p = sub.add_parser("uevents")
     p.add_argument("--seconds", type=float, default=30)
     p.set_defaults(func=cmd_uevents)

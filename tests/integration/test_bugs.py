@@ -218,6 +218,7 @@ def test_init_huge_max_io(vm: TestGuest) -> None:
     read = probe(vm, f"read /dev/mtd{index} --len {2 << 20}", timeout=300)
     assert read["ret"] == 2 << 20, read
     vm.run(f"kill -TERM {server.pid}")
+    server.wait(60)
     served = [json.loads(line) for line in server.text().splitlines() if line.startswith("{")]
     assert not [s for s in served if "read_error" in s], server.text()
     sizes = [s["len"] for s in served if s.get("opcode") == "READ"]
@@ -448,3 +449,20 @@ def test_open_alloc_failure_pid_ns(vm: TestGuest) -> None:
     sweep(lines)
     sweep(ns_lines)
     assert leaks_now(vm) == []
+
+
+@pytest.mark.flavour("partmaster")
+def test_blkpg_during_registration(vm: TestGuest) -> None:
+    # 64 one-eraseblock partitions: the init work walks a long list in
+    # install_sysfs_attrs() while the master's owner deletes them with BLKPG.
+    parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
+    deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 1 --last 64 --seconds 120")
+    server = rawserve(vm, ["NAME=blkpg", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
+                           "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64", "OOBAVAIL=32",
+                           f"PARTSCMDLINE={parts}"])
+    assert deleter.wait(300) == 0, deleter.text()
+    outcome = json.loads(deleter.text().strip().splitlines()[-1])
+    assert outcome["opened"] and outcome["deleted"] == 64, outcome
+    # Everything registered before the deletions got muse_pid; the master keeps it.
+    assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
+    assert mtd_names(vm) == ["blkpg"]
