@@ -4,6 +4,11 @@ build_kernel() strings the phases together: source -> series -> kconfig ->
 make. The key covers the source version, the exact patch contents and the
 config fragments; an unchanged kernel is not rebuilt, a changed patch is
 rebuilt incrementally in the same build directory.
+
+The edit loop (a patch of the series changed) is kept short: the .config is
+reused while the fragments and every Kconfig file are unchanged, and when all
+that changed since the last build are sources of modules (muse.c with
+CONFIG_MUSE=m), only those .ko files are built and installed into modroot.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from harness.source import Source, get_source
 
 # Bump when the way a kernel is built changes, to invalidate cached builds.
 BUILD_RECIPE = "1"
+# Set by `check` for its pytest run: the kernel in this build directory was just
+# built, so a user tree (always handed to make) need not be walked again.
+FRESH_BUILD_ENV = "MUSE_HARNESS_FRESH_BUILD"
 BUILD_TIMEOUT = 3 * 3600
 KBUILD_STEP = re.compile(rb"^\s{2}([A-Z][A-Z0-9_]{1,11})\s+(\S+)")
 
@@ -147,9 +155,11 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
 
 
 def _up_to_date(builddir: Path, source: Source, key: str) -> bool:
-    # The user's tree can change under us at any time: then always let make decide.
+    # The user's tree can change under us at any time: then always let make decide,
+    # unless our parent process built it a moment ago.
     stamp = builddir / "build-key"
-    return (not source.has_muse and stamp.is_file() and stamp.read_text() == key
+    fresh = source.has_muse and os.environ.get(FRESH_BUILD_ENV) == str(builddir)
+    return ((not source.has_muse or fresh) and stamp.is_file() and stamp.read_text() == key
             and (builddir / "arch/x86/boot/bzImage").is_file())
 
 
@@ -184,25 +194,155 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     fl = flavour(request.flavour)
     log = builddir / "build.log"
     stamp = builddir / "build-key"
-    _write_metadata(builddir, _metadata(request, source, series, key))
+    metadata = _metadata(request, source, series, key)
+    _write_metadata(builddir, metadata)
     stamp.unlink(missing_ok=True)
     log.write_bytes(b"")
+    phases: dict[str, object] = {}
+    clock = time.monotonic()
     tree = apply_series(source, series)
+    commit = _head(tree) if not source.has_muse else None
+    changed = _changed_since(tree, builddir, commit)
+    phases["apply_seconds"] = round(time.monotonic() - clock, 1)
     make = make_command(tree, builddir, request.jobs)
-    say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
-    configure(tree, builddir, fl.fragments, make, log)
-    counts = cache_dir("build") / f"{request.build_name()}.steps"
-    expected = int(counts.read_text()) if counts.is_file() else 0
-    say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
-        f"(-j{request.jobs}, log: {log})")
-    steps = run_make(make, ["bzImage", "modules"], log, expected)
-    if steps > expected:
-        counts.write_text(str(steps))
-    modroot = builddir / "modroot"
-    shutil.rmtree(modroot, ignore_errors=True)
-    run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
-                "modules_install"], log, error=BuildError, what="modules_install")
+    clock = time.monotonic()
+    config_key = sha256_files(list(fl.fragments), extra=request.flavour)
+    if _config_current(tree, builddir, config_key):
+        say(f"configuration unchanged: reusing {builddir / '.config'}")
+        phases["config"] = "reused"
+    else:
+        say(f"configuring {request.flavour} ({', '.join(f.name for f in fl.fragments)})")
+        (builddir / "config-key").unlink(missing_ok=True)
+        configure(tree, builddir, fl.fragments, make, log)
+        (builddir / "config-key").write_text(config_key)
+        phases["config"] = "made"
+    phases["config_seconds"] = round(time.monotonic() - clock, 1)
+    clock = time.monotonic()
+    modules = module_targets(builddir, changed) if changed is not None else None
+    if modules:
+        say(f"only module sources changed ({', '.join(sorted(changed or ()))}): "
+            f"building {', '.join(modules)} (log: {log})")
+        run_make(make, modules, log, 0)
+        phases["make"] = "modules: " + " ".join(modules)
+        phases["make_seconds"] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+        _install_modules(builddir, modules, log)
+    else:
+        counts = cache_dir("build") / f"{request.build_name()}.steps"
+        expected = int(counts.read_text()) if counts.is_file() else 0
+        say(f"building {source.origin} + {len(series.patches)} patches in {builddir} "
+            f"(-j{request.jobs}, log: {log})")
+        steps = run_make(make, ["bzImage", "modules"], log, expected)
+        if steps > expected:
+            counts.write_text(str(steps))
+        phases["make"] = "bzImage modules"
+        phases["make_seconds"] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+        modroot = builddir / "modroot"
+        shutil.rmtree(modroot, ignore_errors=True)
+        run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
+                    "modules_install"], log, error=BuildError, what="modules_install")
+    phases["install_seconds"] = round(time.monotonic() - clock, 1)
+    if commit:
+        (builddir / "built-commit").write_text(commit)
+    metadata["phases"] = phases
+    _write_metadata(builddir, metadata)
     stamp.write_text(key)
+
+
+def _head(tree: Path) -> str | None:
+    result = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _changed_since(tree: Path, builddir: Path, commit: str | None) -> set[str] | None:
+    """Files whose content changed since this build directory's last build (None: unknown)."""
+    built = builddir / "built-commit"
+    if commit is None or not built.is_file() or not (builddir / "vmlinux").is_file():
+        return None
+    result = subprocess.run(["git", "-C", str(tree), "diff", "--name-only", "-z",
+                             "--no-renames", built.read_text().strip(), commit],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return None
+    return {path for path in result.stdout.split("\0") if path}
+
+
+def _config_current(tree: Path, builddir: Path, config_key: str) -> bool:
+    """The .config stands: same fragments, and no Kconfig file it was made from is newer."""
+    dotconfig, key, deps = (builddir / ".config", builddir / "config-key",
+                            builddir / "include/config/auto.conf.cmd")
+    if not (dotconfig.is_file() and key.is_file() and deps.is_file()):
+        return False
+    if key.read_text() != config_key:
+        return False
+    made = dotconfig.stat().st_mtime_ns
+    for name in kconfig_deps(deps.read_text()):
+        try:
+            if (tree / name).stat().st_mtime_ns > made:
+                return False
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def kconfig_deps(auto_conf_cmd: str) -> list[str]:
+    """The Kconfig files of include/config/auto.conf.cmd's deps_config list."""
+    lines = auto_conf_cmd.splitlines()
+    try:
+        start = lines.index("deps_config := \\") + 1
+    except ValueError:
+        return []
+    deps = []
+    for line in lines[start:]:
+        name = line.strip().removesuffix("\\").strip()
+        if not name:
+            break
+        deps.append(name)
+    return deps
+
+
+def module_targets(builddir: Path, changed: set[str]) -> list[str] | None:
+    """The .ko targets to rebuild when only sources of modules changed, else None.
+
+    A changed file qualifies when it is a .c file whose object kbuild lists in a
+    module's .mod file (built-in objects are in no .mod file); anything else
+    (headers, Kconfig, Makefiles, new files) needs the whole build.
+    """
+    if not changed:
+        return None
+    targets = set()
+    for path in changed:
+        if not path.endswith(".c"):
+            return None
+        obj = path[:-2] + ".o"
+        directory = builddir / Path(path).parent
+        owner = next((mod for mod in sorted(directory.glob("*.mod"))
+                      if obj in mod.read_text().split()), None)
+        if owner is None:
+            return None
+        targets.add(str(owner.relative_to(builddir).with_suffix(".ko")))
+    return sorted(targets)
+
+
+def _install_modules(builddir: Path, modules: list[str], log: Path) -> None:
+    """Put freshly built .ko files where modules_install put them, stripped like it does."""
+    release = (builddir / "include/config/kernel.release").read_text().strip()
+    installed = builddir / "modroot/lib/modules" / release
+    for module in modules:
+        target = installed / "kernel" / module
+        if not target.is_file():
+            raise BuildError(f"{target} is missing: the last full build did not install "
+                             f"{module}; remove {builddir / 'built-commit'} to rebuild all")
+        # A VM may be loading modules from modroot over 9p: replace, never rewrite in place.
+        tmp = target.with_name(f".{target.name}.new")
+        shutil.copyfile(builddir / module, tmp)
+        run_logged(["strip", "--strip-debug", str(tmp)], log, error=BuildError,
+                   what="strip")
+        os.replace(tmp, target)
+    run_logged(["depmod", "-b", str(builddir / "modroot"), release], log, error=BuildError,
+               what="depmod")
 
 
 def _result(request: BuildRequest, builddir: Path, source: Source, series: Series, key: str,

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from harness.build import BuildRequest, KernelBuild, build_kernel
+from harness.build import FRESH_BUILD_ENV, BuildRequest, KernelBuild, build_kernel
 from harness.console import scan_text
 from harness.errors import HarnessError
 from harness.paths import REPO
@@ -174,7 +174,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.workers > 1:
         pytest_cmd += ["-n", str(args.workers)]
     say("running: " + shlex.join(pytest_cmd))
-    proc = subprocess.Popen(pytest_cmd, cwd=REPO, start_new_session=True)
+    env = dict(os.environ, **{FRESH_BUILD_ENV: str(kernel.builddir)})
+    proc = subprocess.Popen(pytest_cmd, cwd=REPO, start_new_session=True, env=env)
     try:
         rc = proc.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:

@@ -8,7 +8,9 @@ so an unchanged patch costs no rebuild and a changed one an incremental one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -164,15 +166,43 @@ def apply_series(source: Source, series: Series) -> Path:
     done = 0
     while done < len(tags) and tags[done] in existing:
         done += 1
+    before = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    saved = _mtimes(repo, _changed(repo, pristine, before))
     _git(repo, "checkout", "-q", "-f", "--detach",
          tags[done - 1] if done else "harness/pristine")
     if done < len(tags):
         say(f"applying {len(tags) - done} of {len(tags)} patches with git am")
-    for patch, tag in zip(series.patches[done:], tags[done:], strict=True):
-        result = _git(repo, "am", "-q", "--whitespace=nowarn", str(patch), check=False)
-        if result.returncode != 0:
-            message = _explain_failure(repo, patch)
-            _git(repo, "am", "--abort", check=False)
-            raise SeriesError(f"{message}\n(base tree: {source.origin})")
-        _git(repo, "tag", "-f", tag)
+    try:
+        for patch, tag in zip(series.patches[done:], tags[done:], strict=True):
+            result = _git(repo, "am", "-q", "--whitespace=nowarn", str(patch), check=False)
+            if result.returncode != 0:
+                message = _explain_failure(repo, patch)
+                _git(repo, "am", "--abort", check=False)
+                raise SeriesError(f"{message}\n(base tree: {source.origin})")
+            _git(repo, "tag", "-f", tag)
+    finally:
+        _restore_mtimes(repo, saved, _changed(repo, before, "HEAD"))
     return repo
+
+
+def _changed(repo: Path, old: str, new: str) -> set[str]:
+    """Paths whose content differs between two commits."""
+    out = _git(repo, "diff", "--name-only", "-z", "--no-renames", old, new).stdout
+    return {path for path in out.split("\0") if path}
+
+
+def _mtimes(repo: Path, paths: set[str]) -> dict[str, int]:
+    found = {}
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            found[path] = os.stat(repo / path).st_mtime_ns
+    return found
+
+
+def _restore_mtimes(repo: Path, saved: dict[str, int], changed: set[str]) -> None:
+    """Going back along the chain and re-applying rewrites files that end up as they
+    were: give those their old mtimes back, so make rebuilds only what really changed."""
+    for path, mtime in saved.items():
+        if path not in changed:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(repo / path, ns=(mtime, mtime))

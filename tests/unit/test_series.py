@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -133,3 +134,24 @@ def test_applied_series_does_not_make_the_pristine_tree_carry_muse(fake_tree: So
     repo = apply_series(fake_tree, Series("9.9", (adds_muse,), 0))
     assert (repo / "fs/fuse/muse.c").is_file()
     assert not _pristine_has_muse(repo)
+
+
+def test_reapplying_after_a_changed_patch_keeps_mtimes_of_unchanged_files(
+        fake_tree: Source, tmp_path: Path) -> None:
+    (fake_tree.path / "fs" / "b.c").write_text("alpha\nbeta\ngamma\ndelta\n")
+    p1 = make_patch(tmp_path, "0001-two.patch", subject="two", path="fs/a.c", line=1,
+                    before="one", old="two", new="TWO", after="three")
+    p2 = make_patch(tmp_path, "0002-beta.patch", subject="beta", path="fs/b.c", line=1,
+                    before="alpha", old="beta", new="BETA", after="gamma")
+    repo = apply_series(fake_tree, Series("9.9", (p1, p2), 0))
+    old = 1_000_000_000 * 10**9
+    for name in ("fs/a.c", "fs/b.c"):
+        os.utime(repo / name, ns=(old, old))
+    # Editing the first patch re-applies both; only a.c really changes.
+    edited = make_patch(tmp_path, "0001-two-edited.patch", subject="two", path="fs/a.c",
+                        line=1, before="one", old="two", new="Two", after="three")
+    apply_series(fake_tree, Series("9.9", (edited, p2), 0))
+    assert (repo / "fs/a.c").read_text().startswith("one\nTwo\n")
+    assert (repo / "fs/a.c").stat().st_mtime_ns != old
+    assert (repo / "fs/b.c").read_text() == "alpha\nBETA\ngamma\ndelta\n"
+    assert (repo / "fs/b.c").stat().st_mtime_ns == old
