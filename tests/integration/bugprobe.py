@@ -135,19 +135,18 @@ def cmd_blkpg_del(args: argparse.Namespace) -> None:
             if time.monotonic() > deadline:
                 emit(opened=False)
                 return
+    # Partition indexes are reused (a partition added after a deletion takes the lowest
+    # free one): try every index until that many partitions were deleted.
     counts: dict[str, int] = {}
-    left = set(range(args.first, args.last + 1))
-    while left and time.monotonic() < deadline:
-        for pno in sorted(left):
+    while counts.get("ok", 0) < args.count and time.monotonic() < deadline:
+        for pno in range(args.first, args.first + args.count):
             part = ctypes.create_string_buffer(BLKPG_PARTITION.pack(0, 0, pno, b"", b""))
             arg = ctypes.create_string_buffer(BLKPG_ARG.pack(2, 0, BLKPG_PARTITION.size,
                                                              ctypes.addressof(part)))
             out = call(lambda arg=arg: LIBC.ioctl(fd, BLKPG, arg))  # type: ignore[misc]
             key = out["errno"] or "ok"
             counts[key] = counts.get(key, 0) + 1
-            if key == "ok":
-                left.discard(pno)
-    emit(opened=True, deleted=args.last - args.first + 1 - len(left), results=counts)
+    emit(opened=True, deleted=counts.get("ok", 0), results=counts)
 
 
 # -- uevents -------------------------------------------------------------------------------
@@ -323,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--mode", type=int, default=MTD_OPS_PLACE_OOB)
     p = dev_cmd("blkpg-del", cmd_blkpg_del)
     p.add_argument("--first", type=int, required=True, help="MTD index of the first partition")
-    p.add_argument("--last", type=int, required=True)
+    p.add_argument("--count", type=int, required=True, help="number of partitions")
     p.add_argument("--seconds", type=float, default=60)
     p = sub.add_parser("uevents")
     p.add_argument("--seconds", type=float, default=30)

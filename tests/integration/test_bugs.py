@@ -274,7 +274,7 @@ def test_kernel_mtdparts_reregister(vm: TestGuest) -> None:
     # their names. Posted, the first registration freed the names the global list holds.
     for _ in range(3):
         server = rawserve(vm, ["NAME=muse-a", *NAND_INIT])
-        wait_names(vm, server, ["a", "b"])
+        wait_names(vm, server, ["a", "b"], timeout=60)
         vm.check(f"kill -TERM {server.pid}")
         server.wait(60)
         wait_no_mtds(vm)
@@ -456,7 +456,7 @@ def test_blkpg_during_registration(vm: TestGuest) -> None:
     # 64 one-eraseblock partitions: the init work walks a long list in
     # install_sysfs_attrs() while the master's owner deletes them with BLKPG.
     parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
-    deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 1 --last 64 --seconds 120")
+    deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 1 --count 64 --seconds 120")
     server = rawserve(vm, ["NAME=blkpg", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
                            "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64", "OOBAVAIL=32",
                            f"PARTSCMDLINE={parts}"])

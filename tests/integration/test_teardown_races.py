@@ -21,6 +21,7 @@ NAND = "--type nand --size 4MiB --writesize 2048 --oobsize 64 --erasesize 128KiB
 OPENER = r"""
 import errno, json, os, sys
 counts = {}
+started = False
 while not os.path.exists("/tmp/stop"):
     try:
         fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -30,6 +31,9 @@ while not os.path.exists("/tmp/stop"):
         try:
             os.pread(fd, 2048, 0)
             key = "read:ok"
+            if not started:
+                print("started", flush=True)
+                started = True
         except OSError as exc:
             key = "read:" + errno.errorcode[exc.errno]
         os.close(fd)
@@ -49,7 +53,8 @@ def test_opens_while_the_server_exits(vm: TestGuest, muse: MuseServers) -> None:
         server = muse.start(f"{NAND} --name {name}")
         vm.check("rm -f /tmp/stop")
         openers = [vm.spawn(f"exec python3 /tmp/opener.py {server.mtd.dev}") for _ in range(3)]
-        time.sleep(1)
+        for opener in openers:
+            opener.expect(r"^started$", 120)
         assert muse.stop(server) == 0
         time.sleep(1)
         vm.check("touch /tmp/stop")
