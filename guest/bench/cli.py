@@ -10,6 +10,7 @@ from ..muse.errors import ConfigError
 from ..muse.geometry import parse_size
 from .filespeed import file_speed
 from .mtdspeed import mtd_speed
+from .serverspeed import server_speed
 
 PREFIX = "BENCH "
 
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--mountpoint", help="remount this between write and read (drops caches)")
     fs.add_argument("--mount-options", default="defaults", help="for the remount")
     fs.add_argument("--label", default="")
+    srv = sub.add_parser("server", help="the MUSE server's own cost per request (no kernel)")
+    srv.add_argument("--type", default="nand", choices=("nand", "ram", "nor"))
+    srv.add_argument("--size", default="16MiB")
+    srv.add_argument("--rounds", type=int, default=2)
+    srv.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE")
+    srv.add_argument("--label", default="")
     return parser
 
 
@@ -51,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                 min_seconds=args.min_seconds,
                 seed=args.seed,
             )
+        elif args.command == "server":
+            result = server_speed(
+                args.type, size=parse_size(args.size), rounds=args.rounds,
+                profile_to=args.profile,
+            )
+            print(result.pop("profile", ""), file=sys.stderr)
         else:
             result = file_speed(
                 args.directory,

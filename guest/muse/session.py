@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from . import protocol as p
-from .devices.base import FlashOps
+from .devices.base import Device, FlashOps
 from .errors import OpError, PowerCut
 from .geometry import default_max_io
 from .stats import Stats
@@ -40,6 +40,7 @@ log = logging.getLogger("muse")
 
 _HDR = p.IN_HEADER.size
 _OUT = p.OUT_HEADER.size
+_IO_IN = p.IO_IN.size
 _IO_REPLY = _OUT + p.IO_OUT.size
 
 Handler = Callable[[int, memoryview], None]
@@ -113,6 +114,15 @@ class Session:
         self._req_view = memoryview(self._req)
         self._rep = bytearray(_IO_REPLY + self.max_io)
         self._rep_view = memoryview(self._rep)
+        # Header-only and READ/WRITE reply headers are packed here, not allocated.
+        self._small = bytearray(_IO_REPLY)
+        self._small_view = memoryview(self._small)
+        # A bare model (no layer, no hostile engine) lends its store for READ
+        # replies: header and data go out in one writev, without a copy here.
+        self._read_view: Callable[[int, int], memoryview | None] | None = None
+        if hostile is None and isinstance(device, Device) and type(device).read is Device.read:
+            self._read_view = device.read_view
+        self._requests = self.stats.requests
         self._handlers: dict[int, Handler] = {
             p.Opcode.MUSE_INIT: self._op_init,
             p.Opcode.MUSE_READ: self._op_read,
@@ -127,12 +137,24 @@ class Session:
     # -- loop
     def serve(self) -> StopReason:
         """Serve until stopped, aborted or closed; returns why."""
+        # The per-request path is kept flat: under TCG every Python call costs.
+        fd, bufs, handle = self.fd, [self._req], self.handle
         try:
             while self._reason is None:
-                size = self._receive()
-                if size is None:
+                self._waiting = True
+                try:
+                    if self._reason is not None:
+                        break
+                    size = os.readv(fd, bufs)
+                except OSError as err:
+                    self._read_failed(err)
                     break
-                self.handle(size)
+                finally:
+                    self._waiting = False
+                if size == 0:
+                    self._reason = StopReason.CLOSED
+                    break
+                handle(size)
         except _Stop:
             pass
         return self._reason or StopReason.SIGNAL
@@ -144,31 +166,19 @@ class Session:
         if self._waiting:
             raise _Stop
 
-    def _receive(self) -> int | None:
-        try:
-            self._waiting = True
-            if self._reason is not None:
-                return None
-            size = os.readv(self.fd, [self._req])
-        except OSError as err:
-            # ECONNABORTED is what fusectl aborts with FUSE_ABORT_ERROR give instead.
-            if err.errno == errno.EINVAL:
-                log.error(
-                    "the kernel refuses to read a request into %d bytes: the max_write it was "
-                    "told needs 80 + max_write (and read() moves at most %d)",
-                    len(self._req),
-                    _MAX_RW_COUNT,
-                )
-            elif err.errno not in (errno.ENODEV, errno.ECONNABORTED):
-                raise
-            self._reason = StopReason.ABORTED
-            return None
-        finally:
-            self._waiting = False
-        if size == 0:
-            self._reason = StopReason.CLOSED
-            return None
-        return size
+    def _read_failed(self, err: OSError) -> None:
+        """A failed read of the next request: the end of the connection, or raise."""
+        # ECONNABORTED is what fusectl aborts with FUSE_ABORT_ERROR give instead.
+        if err.errno == errno.EINVAL:
+            log.error(
+                "the kernel refuses to read a request into %d bytes: the max_write it was "
+                "told needs 80 + max_write (and read() moves at most %d)",
+                len(self._req),
+                _MAX_RW_COUNT,
+            )
+        elif err.errno not in (errno.ENODEV, errno.ECONNABORTED):
+            raise err
+        self._reason = StopReason.ABORTED
 
     def handle(self, size: int) -> None:
         """Serve the request of size bytes at the start of the request buffer."""
@@ -187,7 +197,8 @@ class Session:
             self._malformed(opcode, unique, f"header says {length} bytes, read returned {size}")
             return
         self._opcode = opcode
-        self.stats.request(opcode)
+        requests = self._requests
+        requests[opcode] = requests.get(opcode, 0) + 1
         handler = self._handlers.get(opcode)
         if handler is None:
             log.info("unknown opcode %d (unique %d): ENOSYS", opcode, unique)
@@ -230,22 +241,38 @@ class Session:
         try:
             written = os.write(self.fd, data)
         except OSError as err:
-            if err.errno == errno.ENOENT:
-                log.info("reply for a request the kernel no longer waits for (interrupted)")
-            elif err.errno in (errno.ENODEV, errno.EPIPE, errno.ECONNRESET):
-                self._reason = self._reason or StopReason.ABORTED
-            else:
-                log.error("the kernel refused a reply: %s", err)
-            return False
+            return self._write_failed(err)
         if written != len(data):
             log.error("short reply write: %d of %d bytes", written, len(data))
         return True
+
+    def _writev(self, header: memoryview, data: memoryview, total: int) -> bool:
+        """One reply from two buffers (READ header + store data): one writev, one message."""
+        try:
+            written = os.writev(self.fd, (header, data))
+        except OSError as err:
+            return self._write_failed(err)
+        if written != total:
+            log.error("short reply write: %d of %d bytes", written, total)
+        return True
+
+    def _write_failed(self, err: OSError) -> bool:
+        if err.errno == errno.ENOENT:
+            log.info("reply for a request the kernel no longer waits for (interrupted)")
+        elif err.errno in (errno.ENODEV, errno.EPIPE, errno.ECONNRESET):
+            self._reason = self._reason or StopReason.ABORTED
+        else:
+            log.error("the kernel refused a reply: %s", err)
+        return False
 
     def _reply_error(self, unique: int, err: int) -> bool | None:
         self.stats.error(self._opcode)
         return self._send(p.OUT_HEADER.pack(_OUT, -err, unique))
 
     def _reply(self, unique: int, payload: bytes = b"") -> bool | None:
+        if not payload:
+            p.OUT_HEADER.pack_into(self._small, 0, _OUT, 0, unique)
+            return self._send(self._small_view[:_OUT])
         return self._send(p.OUT_HEADER.pack(_OUT + len(payload), 0, unique) + payload)
 
     # -- handlers
@@ -285,13 +312,23 @@ class Session:
             self.on_init()
 
     def _op_read(self, unique: int, payload: memoryview) -> None:
-        self._expect(payload, p.IO_IN.size, "MUSE_READ")
+        if len(payload) != _IO_IN:
+            self._expect(payload, _IO_IN, "MUSE_READ")
         addr, length, flags, padding = p.IO_IN.unpack_from(payload)
         if padding:
             self.stats.dirty_padding += 1
         if length > self.max_io:
             raise OpError(errno.EINVAL, f"read of {length} bytes exceeds max_read {self.max_io}")
         end = _IO_REPLY + length
+        if flags == p.IO_INBAND and self._read_view is not None:
+            data = self._read_view(addr, length)
+            if data is not None:
+                small = self._small
+                p.OUT_HEADER.pack_into(small, 0, end, 0, unique)
+                p.IO_OUT.pack_into(small, _OUT, length, 0, 0)
+                self.stats.bytes["read"] += length
+                self._writev(self._small_view, data, end)
+                return
         soft = self.device.read(addr, flags, self._rep_view[_IO_REPLY:end])
         p.OUT_HEADER.pack_into(self._rep, 0, end, 0, unique)
         p.IO_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), 0)
@@ -301,17 +338,21 @@ class Session:
         self._send(self._rep_view[:end])
 
     def _op_write(self, unique: int, payload: memoryview) -> None:
-        if len(payload) < p.IO_IN.size:
-            self._expect(payload, p.IO_IN.size, "MUSE_WRITE")
+        if len(payload) < _IO_IN:
+            self._expect(payload, _IO_IN, "MUSE_WRITE")
         addr, length, flags, padding = p.IO_IN.unpack_from(payload)
         if padding:
             self.stats.dirty_padding += 1
-        self._expect(payload, p.IO_IN.size + length, f"MUSE_WRITE of {length} bytes")
-        soft = self.device.write(addr, flags, payload[p.IO_IN.size :])
+        if len(payload) != _IO_IN + length:
+            self._expect(payload, _IO_IN + length, f"MUSE_WRITE of {length} bytes")
+        soft = self.device.write(addr, flags, payload[_IO_IN:])
         self.stats.bytes["written" if flags & p.IO_INBAND else "oob_written"] += length
         if soft:
             self.stats.soft_errors["write"] += 1
-        self._reply(unique, p.IO_OUT.pack(length, p.errno_to_u32(soft), 0))
+        small = self._small
+        p.OUT_HEADER.pack_into(small, 0, _IO_REPLY, 0, unique)
+        p.IO_OUT.pack_into(small, _OUT, length, p.errno_to_u32(soft), 0)
+        self._send(self._small_view)
 
     def _op_erase(self, unique: int, payload: memoryview) -> None:
         self._expect(payload, p.ERASE_IN.size, "MUSE_ERASE")

@@ -30,6 +30,17 @@ FORMATS = ("raw", "raw+oob")
 _FILL_CHUNK = 1 << 20
 
 Buffer = bytearray | mmap.mmap
+_ONES: dict[int, bytes] = {}
+
+
+def ones(length: int) -> bytes:
+    """length 0xFF bytes; requests repeat a few lengths, so each is made once."""
+    cached = _ONES.get(length)
+    if cached is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        cached = _ONES[length] = b"\xff" * length
+    return cached
 
 
 class Store(ABC):
@@ -42,11 +53,14 @@ class Store(ABC):
         self.paths = paths
         self.flushes = 0
         self._maps: list[mmap.mmap] = []
-        self._ff = b""
 
     @abstractmethod
     def data(self, addr: int, length: int) -> Iterator[memoryview]:
         """Writable views covering [addr, addr+length) of in-band data, in order."""
+
+    def view(self, addr: int, length: int) -> memoryview | None:
+        """One writable view of [addr, addr+length) of in-band data, if it is contiguous."""
+        return None
 
     @abstractmethod
     def oob(self, page: int) -> memoryview:
@@ -55,12 +69,6 @@ class Store(ABC):
     @abstractmethod
     def erase(self, page: int, count: int) -> None:
         """Fill data and OOB of count pages from page on with 0xFF."""
-
-    def _ones(self, length: int) -> bytes:
-        # Erases repeat with the same length: keep one 0xFF buffer around.
-        if len(self._ff) != length:
-            self._ff = b"\xff" * length
-        return self._ff
 
     def flush(self) -> None:
         for mapping in self._maps:
@@ -93,6 +101,9 @@ class FlatStore(Store):
     def data(self, addr: int, length: int) -> Iterator[memoryview]:
         yield self._data[addr : addr + length]
 
+    def view(self, addr: int, length: int) -> memoryview | None:
+        return self._data[addr : addr + length]
+
     def oob(self, page: int) -> memoryview:
         start = page * self.oobsize
         return self._oob[start : start + self.oobsize]
@@ -100,11 +111,11 @@ class FlatStore(Store):
     def erase(self, page: int, count: int) -> None:
         start = page * self.writesize
         length = count * self.writesize
-        self._data[start : start + length] = self._ones(length)
+        self._data[start : start + length] = ones(length)
         if self.oobsize:
             start = page * self.oobsize
             length = count * self.oobsize
-            self._oob[start : start + length] = b"\xff" * length
+            self._oob[start : start + length] = ones(length)
 
     def close(self) -> None:
         self._data.release()
@@ -131,6 +142,13 @@ class InterleavedStore(Store):
             page += 1
             offset = 0
 
+    def view(self, addr: int, length: int) -> memoryview | None:
+        page, offset = divmod(addr, self.writesize)
+        if offset + length > self.writesize:
+            return None  # crosses into the OOB bytes of the page
+        start = page * self._stride + offset
+        return self._buf[start : start + length]
+
     def oob(self, page: int) -> memoryview:
         start = page * self._stride + self.writesize
         return self._buf[start : start + self.oobsize]
@@ -139,7 +157,7 @@ class InterleavedStore(Store):
         # Pages are contiguous including their OOB, so one fill covers both.
         start = page * self._stride
         length = count * self._stride
-        self._buf[start : start + length] = self._ones(length)
+        self._buf[start : start + length] = ones(length)
 
     def close(self) -> None:
         self._buf.release()
