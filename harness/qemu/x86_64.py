@@ -26,7 +26,8 @@ def command(*, kernel: Path, rootfs: Path, append: str, ssh_port: int, accel: st
         "-kernel", str(kernel), "-append", append,
         "-drive", f"file={rootfs},if=virtio,format=raw,snapshot=on",
         "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-        "-device", "virtio-net-pci,netdev=n0",
+        # romfile=: no iPXE option ROM for the firmware to load and run (we boot -kernel).
+        "-device", "virtio-net-pci,netdev=n0,romfile=",
         "-device", "virtio-rng-pci",
     ]
     if accel == "kvm":
