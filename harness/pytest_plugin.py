@@ -38,6 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="build with kernel/mutations/<base>/<name>.patch on top (mutation check)")
     group.addoption("--muse-cycles", type=int, default=100,
                     help="connect/disconnect cycles of the teardown soak tests")
+    group.addoption("--powercut-cycles", type=int, default=3,
+                    help="power-cut torture: live cut cycles on MUSE and on the nandsim control "
+                         "(and twice as many replayed cut points)")
+    group.addoption("--powercut-seed", type=int, default=1,
+                    help="power-cut torture: base seed of workloads and cut points")
     group.addoption("--vm-smp", type=int, default=2, help="guest CPUs")
     group.addoption("--vm-memory", type=int, default=1024, help="guest memory in MiB")
     group.addoption("--reports", default="reports", help="where consoles and session data go")
