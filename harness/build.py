@@ -171,7 +171,8 @@ def build_kernel(request: BuildRequest) -> KernelBuild:
     source, series, key = _plan(request)
     if _up_to_date(builddir, source, key):
         return _result(request, builddir, source, series, key, False, start)
-    with file_lock(cache_dir("locks") / "build.lock"):
+    with file_lock(cache_dir("locks") / "build.lock",
+                   busy="another build holds the build lock: waiting for it"):
         source, series, key = _plan(request)
         if _up_to_date(builddir, source, key):
             return _result(request, builddir, source, series, key, False, start)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,11 +58,20 @@ def sha256_files(paths: Sequence[Path], extra: str = "") -> str:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock held across processes, so parallel workers build once."""
+def file_lock(path: Path, busy: str = "") -> Iterator[None]:
+    """Exclusive lock held across processes, so parallel workers build once.
+    busy: said when another process holds the lock, with the wait once it is ours."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fd:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if busy:
+                say(busy)
+            start = time.monotonic()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if busy:
+                say(f"got {path.name} after {time.monotonic() - start:.0f} s")
         try:
             yield
         finally:

@@ -173,16 +173,34 @@ def apply_series(source: Source, series: Series) -> Path:
     if done < len(tags):
         say(f"applying {len(tags) - done} of {len(tags)} patches with git am")
     try:
-        for patch, tag in zip(series.patches[done:], tags[done:], strict=True):
-            result = _git(repo, "am", "-q", "--whitespace=nowarn", str(patch), check=False)
-            if result.returncode != 0:
-                message = _explain_failure(repo, patch)
-                _git(repo, "am", "--abort", check=False)
-                raise SeriesError(f"{message}\n(base tree: {source.origin})")
-            _git(repo, "tag", "-f", tag)
+        _apply(repo, list(series.patches[done:]), tags[done:], source)
     finally:
         _restore_mtimes(repo, saved, _changed(repo, before, "HEAD"))
     return repo
+
+
+def _apply(repo: Path, patches: list[Path], tags: list[str], source: Source) -> None:
+    """git am the patches in one run (a process per patch costs seconds over a
+    series), then tag the commit after each; a failing patch is named with its hunk."""
+    if not patches:
+        return
+    base = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    result = _git(repo, "am", "-q", "--whitespace=nowarn", *map(str, patches), check=False)
+    applied = _git(repo, "rev-list", "--reverse", f"{base}..HEAD").stdout.split()
+    if len(applied) > len(patches):
+        raise SeriesError(f"git am made {len(applied)} commits from {len(patches)} patches")
+    refs = "".join(f"update refs/tags/{tag} {commit}\n" for tag, commit in
+                   zip(tags[: len(applied)], applied, strict=True))
+    if refs:
+        subprocess.run(["git", "-C", str(repo), "update-ref", "--stdin"], input=refs,
+                       text=True, capture_output=True, check=True)
+    if result.returncode != 0 or len(applied) < len(patches):
+        failing = patches[len(applied)]
+        message = _explain_failure(repo, failing)
+        # --quit keeps HEAD at the last patch that applied, like a per-patch am would.
+        _git(repo, "am", "--quit", check=False)
+        _git(repo, "checkout", "-q", "-f", "HEAD")
+        raise SeriesError(f"{message}\n(base tree: {source.origin})")
 
 
 def _changed(repo: Path, old: str, new: str) -> set[str]:
