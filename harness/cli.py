@@ -9,6 +9,7 @@
     muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
     muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
+    muse-harness edit-loop                  # time a muse.c patch edit to one test's result
 """
 
 from __future__ import annotations
@@ -214,6 +215,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit_loop(args: argparse.Namespace) -> int:
+    from harness.editloop import EditLoopOptions, run_edit_loop
+
+    result = run_edit_loop(EditLoopOptions(
+        base=args.base, flavour=args.flavour, k=args.k, paths=tuple(args.paths),
+        repeat=args.repeat, reports=args.reports.resolve()))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through finally: the VM is closed
 
@@ -285,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=REPO / "reports")
     p.add_argument("--output", default="bench", help="file name stem in --reports")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("edit-loop", help="time an edit of the muse.c patch to one test's "
+                                         "result (in a scratch copy); reports/edit-loop.json")
+    p.add_argument("--base", default="6.1")
+    p.add_argument("--flavour", default="default", help="the flavour the scratch one copies")
+    p.add_argument("-k", default="test_nand_data_reads_back", help="the test to run")
+    p.add_argument("--repeat", type=int, default=2, help="edit, undo, edit, ...")
+    p.add_argument("--reports", type=Path, default=REPO / "reports")
+    p.add_argument("paths", nargs="*", default=["tests/integration/test_muse_basic.py"])
+    p.set_defaults(func=cmd_edit_loop)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
