@@ -1,4 +1,5 @@
-"""kmemleak report parsing (harness/kmemleak.py) on a captured report."""
+"""kmemleak report parsing (harness/kmemleak.py): a report captured on the debug kernel, and
+a hand-written one with two objects and module frames."""
 
 from __future__ import annotations
 
@@ -53,3 +54,14 @@ def test_scan_waits_past_the_minimum_age_and_scans_twice() -> None:
     assert "sleep 5.5" in SCAN_COMMAND
     assert SCAN_COMMAND.count("echo scan >") == 2
     assert SCAN_COMMAND.index("cat ") < SCAN_COMMAND.index("echo clear")
+
+
+def test_captured_report_of_the_debug_kernel() -> None:
+    # Read from /sys/kernel/debug/kmemleak on the debug flavour, series as posted, after a
+    # MUSE_INIT with PARTSCMDLINE and WRITESIZE=0 (test_init_invalid_params_leak).
+    (leak,) = parse_report((DATA / "captured-6.1-debug-init-leak.txt").read_text())
+    assert (leak.size, leak.comm, leak.pid) == (32, "python3", 50)
+    assert leak.backtrace[3] == "muse_process_init_reply"
+    assert leak.allocator == "muse_process_init_reply"
+    assert leak.backtrace[-1] == "entry_SYSCALL_64_after_hwframe"
+    assert "muse-50:1M(a),-(" in leak.text
