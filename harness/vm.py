@@ -33,6 +33,7 @@ from harness.ssh import CommandResult, GuestProcess, GuestSSH
 TCG_FACTOR = 4.0
 FATAL = (Kind.OOPS, Kind.GPF, Kind.PANIC)
 PR_SET_PDEATHSIG = 1
+SSHD_MARKER = f"{GUEST['marker']} sshd started"   # printed by the guest's init
 _LIVE: set[VM] = set()
 
 
@@ -211,10 +212,24 @@ class VM:
                 return
             console.feed(data if isinstance(data, bytes) else data.encode())
 
+    def _connect_once(self) -> bool:
+        """One SSH attempt, sized by whether init said sshd listens.
+
+        An attempt made before the guest's network is up hangs in QEMU's user
+        network until its own timeout, seconds after sshd started listening; so
+        until init's marker shows, attempts are short, and after it one may
+        take the time a slow TCG handshake needs (so may all attempts once the
+        boot took long: an init without the marker still gets in).
+        """
+        assert self.console is not None and self.ssh is not None
+        listening = self.console.wait_for(SSHD_MARKER, 0, 0) is not None
+        late = time.monotonic() - self._started > self.timeouts.boot / 4
+        return self.ssh.try_connect(timeout=30 if listening or late else 1.5)
+
     def _wait_ready(self) -> None:
         assert self.console is not None and self.ssh is not None
         deadline = self._started + self.timeouts.boot
-        while not self.ssh.try_connect(timeout=5):
+        while not self._connect_once():
             self.check_alive()
             now = time.monotonic()
             if now - self.console.last_output > self.timeouts.silence:
@@ -224,7 +239,8 @@ class VM:
             if now > deadline:
                 raise VMError(f"{self.name}: SSH not ready after {self.timeouts.boot:.0f} s "
                               f"({self.accel.name}); console tail:\n{self.console.tail()}")
-            time.sleep(0.3)
+            if self.console.wait_for(SSHD_MARKER, 0, 0.3) is not None:
+                time.sleep(0.1)
         self.boot_seconds = round(time.monotonic() - self._started, 2)
 
     def running(self) -> bool:
