@@ -11,8 +11,10 @@
       op the cut tore, for a record with op counts). Prints a JSON verdict;
       exits 0 when every synced file is intact and nothing else is wrong
   cutcheck --oplog LOG --record REC --cut N [--session K] [--seed S] [--torn M]
+           [--lose K]
       replay LOG to the cut, serve the image, attach, mount, verify, clean up
-      (cutcheck.py); the reproduction of a failing cut
+      (cutcheck.py); the reproduction of a failing cut. --lose K: the device
+      forgets its last K acknowledged ops (the check must then find losses)
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     cut.add_argument("--session", type=int)
     cut.add_argument("--seed", type=int, help="torn-write seed (default: the run's)")
     cut.add_argument("--torn", choices=TORN_MODES, help="default: the run's")
+    cut.add_argument("--lose", type=int, default=0,
+                     help="the device loses its last K acknowledged ops (negative test)")
     cut.add_argument("--image", default="/tmp/cut.img")
     cut.add_argument("--ubi", type=int, default=9, help="UBI device number to attach as")
     cut.add_argument("--mnt", default="/mnt/cutcheck")
@@ -67,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             result = verify(args.root, args.record, args.cut)
         else:
             result = cutcheck(args.oplog, args.record, args.cut, session=args.session,
-                              seed=args.seed, torn=args.torn, image=args.image, ubi=args.ubi,
-                              mnt=args.mnt)
+                              seed=args.seed, torn=args.torn, lose=args.lose,
+                              image=args.image, ubi=args.ubi, mnt=args.mnt)
         print(json.dumps(result, sort_keys=True))
         return 0 if result["ok"] else 1
     if args.command == "prepare":

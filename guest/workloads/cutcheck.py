@@ -1,7 +1,7 @@
 """One cut point of a recorded run, checked end to end in the guest.
 
   python3 -m guest.workloads cutcheck --oplog LOG --record REC --cut N
-      [--session K] [--seed S] [--torn MODE] [--image IMG] [--ubi D] [--mnt DIR]
+      [--session K] [--seed S] [--torn MODE] [--lose K] [--image IMG] [--ubi D]
 
 rebuilds the image session K of LOG (default: the last) leaves when the power
 fails during its op N (guest.muse replay: ops before N whole, op N torn with
@@ -11,6 +11,11 @@ against the workload record REC (fsmodel.py) and the kernel log of the
 attach and mount (kernlog.py), then unmounts, detaches and stops the server.
 Prints one JSON object; exits 0 when nothing is wrong, 1 otherwise. This is
 the command a failing cut prints to reproduce it.
+
+--lose K emulates a device that acknowledged its last K ops before the cut
+and then lost them (a volatile write cache): the image is replayed to op
+N-K, the record judged as of op N. A fsync that returned within those ops
+must then show up as lost data: the check's own negative test.
 """
 
 from __future__ import annotations
@@ -69,12 +74,14 @@ def _start_server(argv: list[str], timeout: float) -> tuple[subprocess.Popen[byt
 
 
 def cutcheck(oplog: str, record: str, cut: int, *, session: int | None = None,
-             seed: int | None = None, torn: str | None = None, image: str = "/tmp/cut.img",
+             seed: int | None = None, torn: str | None = None, lose: int = 0,
+             image: str = "/tmp/cut.img",
              ubi: int = 9, mnt: str = "/mnt/cutcheck", volume: str = "pc",
              timeout: float = 300) -> dict[str, Any]:
     started = time.monotonic()
-    result: dict[str, Any] = {"cut": cut, "session": session, "seed": seed, "torn": torn}
-    done = replay(oplog, image, cut=cut, session=session, seed=seed, torn=torn,
+    result: dict[str, Any] = {"cut": cut, "session": session, "seed": seed, "torn": torn,
+                              "lose": lose}
+    done = replay(oplog, image, cut=cut - lose, session=session, seed=seed, torn=torn,
                   image_format="raw+oob")
     result["session"], result["replayed_ops"] = done.session, done.applied
     marker = kernlog.mark(f"cutcheck session {done.session} cut {cut} seed {seed}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from guest.workloads import fsmodel
+from guest.workloads import fsmodel, ubimap
 from guest.workloads.__main__ import main
 from guest.workloads.fsmodel import Event, Verdict, check, expect, fits, generate
 from guest.workloads.kernlog import classify
@@ -215,3 +215,29 @@ def test_kernel_log_classification():
     ]
     out = classify(lines)
     assert [len(out[k]) for k in ("errors", "warnings", "notices")] == [2, 2, 1]
+
+
+def _ubi_image(blocks: dict[int, tuple[int, int, int] | None], pebs: int = 4) -> bytes:
+    """A raw+oob image (512-byte pages, 16 OOB, 4 pages a block); blocks: peb -> VID or None."""
+    ws, oob, ppb = 512, 16, 4
+    data = bytearray(b"\xff" * pebs * ppb * ws)
+    for peb, vid in blocks.items():
+        ec = bytearray(ubimap._EC.pack(b"UBI#", 1, 7 + peb, ws, 2 * ws, 0, 0))
+        ec[-4:] = ubimap.ubi_crc(bytes(ec[:-4])).to_bytes(4, "big")
+        data[peb * ppb * ws:peb * ppb * ws + 64] = ec
+        if vid is not None:
+            head = bytearray(ubimap._VID.pack(b"UBI!", 1, 1, 0, 0, vid[0], vid[1], 0, 0, 0, 0,
+                                              vid[2], 0))
+            head[-4:] = ubimap.ubi_crc(bytes(head[:-4])).to_bytes(4, "big")
+            data[(peb * ppb + 1) * ws:(peb * ppb + 1) * ws + 64] = head
+    pages = [bytes(data[i:i + ws]) + b"\xff" * oob for i in range(0, len(data), ws)]
+    return b"".join(pages)
+
+
+def test_ubimap_reads_vid_headers_and_prefers_the_newer_copy():
+    image = bytearray(_ubi_image({0: (5, 0, 10), 1: None, 2: (5, 1, 11), 3: (5, 0, 12)}))
+    found = ubimap.ubimap(bytes(image), 512, 16, 2048)
+    assert found == {"pebs": 4, "lebs": {"5:0": 3, "5:1": 2}, "ec": {0: 7, 1: 8, 2: 9, 3: 10},
+                     "empty": [1]}
+    image[3 * 4 * 528 + 528 + 20] ^= 1  # PEB 3's VID header CRC breaks: PEB 0 holds LEB 0
+    assert ubimap.ubimap(bytes(image), 512, 16, 2048)["lebs"] == {"5:0": 0, "5:1": 2}
