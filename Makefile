@@ -18,7 +18,8 @@ APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache fl
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
 	build-essential kmod perl
 
-.PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean
+.PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
+	powercut-repro
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -81,3 +82,24 @@ bugs: deps venv
 # reports/bench.json and reports/bench.png and prints the goals.
 bench: deps venv
 	$(BIN)/muse-harness bench $(HARNESS_ARGS)
+
+# Power-cut torture (tests/integration/test_powercut.py) with many cycles: live
+# cuts on MUSE, twice as many replayed cut points, and the nandsim control.
+# Figures go to reports/powercut.json. make test runs it with 2 cycles.
+CYCLES ?= 50
+SEED ?= 1
+torture: deps venv
+	$(BIN)/python -m pytest tests/integration/test_powercut.py -ra --reports=reports \
+		$(HARNESS_ARGS) --powercut-cycles=$(CYCLES) --powercut-seed=$(SEED)
+
+# Recheck one cut of a failed torture run from its saved oplog: a failing cut
+# prints this command with all its values (guest/muse/FAULTS.md, "Power-cut torture").
+powercut-repro: venv
+	@test -n "$(ART)" -a -n "$(LOG)" -a -n "$(REC)" -a -n "$(SESSION)" -a -n "$(CUT)" || \
+		{ echo "usage: make powercut-repro ART=FILE.tar.gz LOG=X.oplog REC=DIR SESSION=K CUT=N SEED=S TORN=MODE"; exit 1; }
+	mkdir -p reports && cat $(ART) > reports/.powercut-repro.tmp && \
+		mv reports/.powercut-repro.tmp reports/.powercut-repro.tar.gz
+	$(BIN)/muse-harness run $(HARNESS_ARGS) -- sh -c 'rm -rf /tmp/pc && mkdir -p /tmp/pc && \
+		tar xzf /mnt/harness/reports/.powercut-repro.tar.gz -C /tmp/pc && \
+		python3 -m guest.workloads cutcheck --oplog /tmp/pc/$(LOG) --record /tmp/pc/$(REC) \
+		--session $(SESSION) --cut $(CUT) --seed $(SEED) --torn $(TORN)'

@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="build with kernel/mutations/<base>/<name>.patch on top (mutation check)")
     group.addoption("--muse-cycles", type=int, default=100,
                     help="connect/disconnect cycles of the teardown soak tests")
-    group.addoption("--powercut-cycles", type=int, default=3,
+    group.addoption("--powercut-cycles", type=int, default=2,
                     help="power-cut torture: live cut cycles on MUSE and on the nandsim control "
                          "(and twice as many replayed cut points)")
     group.addoption("--powercut-seed", type=int, default=1,

@@ -18,7 +18,7 @@ fails the test on any kernel splat besides).
   tst_emulate_power_cut (UBI turns read-only before its N-th EC/VID header
   write; nothing is torn).
 
-`--powercut-cycles N` sets the count (make test: 3; `make torture CYCLES=N`
+`--powercut-cycles N` sets the count (make test: 2; `make torture CYCLES=N`
 for many), `--powercut-seed S` the base seed. A failing MUSE cut prints the
 `make powercut-repro ...` command that rebuilds and rechecks exactly that cut
 from the saved oplog (guest/muse/FAULTS.md, "Power-cut torture").
