@@ -306,7 +306,8 @@ def faults(vm: TestGuest) -> Iterator[None]:
                     "fail_page_alloc/ignore-gfp-wait": "N", "fail_page_alloc/min-order": "0",
                     "fail_page_alloc/verbose": "0"})
     yield
-    set_faults(vm, FAULT_DEFAULTS)
+    if not vm.pool.tainted:     # a VM about to be replaced (failed test, splat) needs no reset
+        set_faults(vm, FAULT_DEFAULTS)
 
 
 def leaks_now(vm: TestGuest) -> list[str]:
@@ -413,8 +414,9 @@ def test_registration_failure(vm: TestGuest) -> None:
                 hit = server.text()
                 break
     finally:
-        set_faults(vm, FAULT_DEFAULTS)
-        probe(vm, "make-it-fail kworker 0")
+        if vm.vm.running() and vm.vm.fatal_splat() is None:
+            set_faults(vm, FAULT_DEFAULTS)
+            probe(vm, "make-it-fail kworker 0")
     assert hit, "no attempt failed an allocation in add_mtd_device()"
     assert "init_accepted" in hit and "regfail" not in " ".join(mtd_names(vm)), hit
     vm.check("sleep 2")      # the exit work ran when the server went; posted, it WARNs
