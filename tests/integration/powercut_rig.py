@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,16 +99,21 @@ class Rig:
         self.vm = vm
         vm.check(f"rm -rf {WORK} && mkdir -p {WORK} {MNT}")
 
-    def mark(self, text: str) -> str:
-        line = f"muse-powercut: {text} {time.monotonic():.3f}"
-        self.vm.check(f"echo {shlex.quote(line)} > /dev/kmsg")
-        return line
+    def mark(self, text: str) -> int:
+        """A marker in the kernel log; returns the console offset just past it.
 
-    def kernel_since(self, marker: str) -> dict[str, list[str]]:
-        lines = self.vm.check("dmesg").stdout.splitlines()
-        start = max((i for i, line in enumerate(lines) if line.endswith(marker)), default=-1)
-        assert start >= 0, f"marker {marker!r} not in the kernel log"
-        return classify(lines[start + 1:])
+        The console (read by the host) rather than dmesg, whose ring buffer the
+        hex dumps of a failing UBI can overrun.
+        """
+        return self.vm.vm.mark(f"muse-powercut {text}")
+
+    def log_since(self, start: int) -> str:
+        end = self.vm.vm.mark("muse-powercut log read")  # all printed before has arrived
+        assert self.vm.vm.console is not None
+        return self.vm.vm.console.text(start, end)
+
+    def kernel_since(self, start: int) -> dict[str, list[str]]:
+        return classify(self.log_since(start).splitlines())
 
     def json_of(self, command: str, timeout: float = LONG) -> tuple[int, dict[str, Any]]:
         """Run a guest command printing one JSON object last; no object is a failure."""
