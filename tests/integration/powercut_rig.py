@@ -53,6 +53,7 @@ class Cycle:
     recovery: bool = False  # UBIFS said "recovery needed" at the remount
     warnings: int = 0
     seconds: float = 0.0
+    checked: bool = False  # a verdict was folded in
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Figures:
     first_problem: str | None = None
 
     def totals(self) -> dict[str, Any]:
-        checked = [c for c in self.cycles if c.files or c.synced_files or c.lost or c.problems]
+        checked = [c for c in self.cycles if c.checked]
         return {
             "test": self.test,
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started)),
@@ -158,6 +159,7 @@ class Rig:
 def count(cycle: Cycle, verdict: dict[str, Any]) -> None:
     """Fold a verdict (verify or cutcheck JSON) into a cycle's figures."""
     kernel = verdict.get("kernel") or {"errors": [], "warnings": [], "notices": []}
+    cycle.checked = True
     cycle.files = int(verdict.get("files", 0))
     cycle.synced_files = int(verdict.get("synced_files", 0))
     cycle.synced_bytes = int(verdict.get("synced_bytes", 0))
