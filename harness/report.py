@@ -31,6 +31,9 @@ def junit_counts(junit: Path) -> dict[str, int]:
     return counts
 
 
+RANK = {"passed": 0, "skipped": 1, "errors": 2, "failed": 3}
+
+
 def junit_outcomes(junit: Path) -> dict[str, str]:
     """pytest node id -> passed, failed, errors or skipped."""
     outcomes: dict[str, str] = {}
@@ -41,8 +44,12 @@ def junit_outcomes(junit: Path) -> dict[str, str]:
         path = module.replace(".", "/") + ".py"
         name = "::".join(p for p in (path, klass, case.get("name") or "") if p)
         tags = {child.tag for child in case}
-        outcomes[name] = ("failed" if "failure" in tags else "errors" if "error" in tags
-                          else "skipped" if "skipped" in tags else "passed")
+        outcome = ("failed" if "failure" in tags else "errors" if "error" in tags
+                   else "skipped" if "skipped" in tags else "passed")
+        # A test whose teardown errs after its call failed has a second testcase of the
+        # same name: the worse outcome stands (failed over errors over skipped, passed).
+        if RANK[outcome] >= RANK[outcomes.get(name, "passed")]:
+            outcomes[name] = outcome
     return outcomes
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from harness.bugs import Bug, bugs_of, fix_patches, summarize, table, write_reports
+from harness.report import junit_outcomes
 
 T = "tests/integration/test_bugs.py::"
 PATCH = """From 0 Mon Sep 17 00:00:00 2001
@@ -75,3 +76,15 @@ def test_reports_written(tmp_path: Path) -> None:
 def test_no_rows_is_not_ok(tmp_path: Path) -> None:
     data = write_reports(tmp_path, [], {}, {})
     assert not data["ok"]
+
+
+def test_failed_call_then_teardown_error_counts_as_failed(tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(
+        '<testsuites><testsuite>'
+        '<testcase classname="tests.integration.test_bugs" name="test_a"><failure/></testcase>'
+        '<testcase classname="tests.integration.test_bugs" name="test_a"><error/></testcase>'
+        '<testcase classname="tests.integration.test_bugs" name="test_b"/>'
+        '<testcase classname="tests.integration.test_bugs" name="test_b"><error/></testcase>'
+        '</testsuite></testsuites>')
+    assert junit_outcomes(junit) == {T + "test_a": "failed", T + "test_b": "errors"}
