@@ -152,7 +152,8 @@ def cmd_mutate(args: argparse.Namespace) -> int:
 def cmd_bugs(args: argparse.Namespace) -> int:
     from harness.bugs import check_bugs
 
-    return 0 if check_bugs(args.base, args.reports, args.k, args.timeout) else 1
+    return 0 if check_bugs(args.base, args.reports, args.k, args.timeout,
+                           table_only=args.table_only) else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", help="only bug tests matching this pytest expression")
     p.add_argument("--reports", type=Path, default=REPO / "reports")
     p.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, help="for each of the two runs")
+    p.add_argument("--table-only", action="store_true",
+                   help="run nothing: rebuild bugs.md/json from the JUnit files of the last run")
     p.set_defaults(func=cmd_bugs)
     p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
     _common(p)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.bugs import Bug, bugs_of, fix_patches, summarize, table, write_reports
 from harness.report import junit_outcomes
 
@@ -88,3 +90,19 @@ def test_failed_call_then_teardown_error_counts_as_failed(tmp_path: Path) -> Non
         '<testcase classname="tests.integration.test_bugs" name="test_b"><error/></testcase>'
         '</testsuite></testsuites>')
     assert junit_outcomes(junit) == {T + "test_a": "failed", T + "test_b": "errors"}
+
+
+def test_table_only_rebuilds_from_the_last_run(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import bugs
+
+    for column, outcome in (("as_posted", "<failure/>"), ("with_fixes", "")):
+        (tmp_path / "bugs" / column).mkdir(parents=True)
+        (tmp_path / "bugs" / column / "junit.xml").write_text(
+            '<testsuites><testsuite><testcase classname="tests.integration.test_bugs" '
+            f'name="test_a">{outcome}</testcase></testsuite></testsuites>')
+    monkeypatch.setattr(bugs, "fix_patches", lambda base: [])
+    monkeypatch.setattr(bugs, "bugs_of", lambda patches: [Bug("0101-a.patch", "a", [T + "test_a"])])
+    monkeypatch.setattr(bugs, "run_column", lambda *a: (_ for _ in ()).throw(AssertionError))
+    assert bugs.check_bugs("6.1", tmp_path, table_only=True)
+    assert json.loads((tmp_path / "bugs.json").read_text())["shown"] == 1
