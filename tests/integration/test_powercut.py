@@ -186,9 +186,15 @@ def _a_lying_device_is_caught(rig: Rig, oplog: str, record: str, first: int) -> 
     """
     events = [json.loads(line) for line in
               rig.vm.check(f"cat {record}/events.jsonl").stdout.splitlines()]
-    pairs = [(ev, nxt) for ev, nxt in itertools.pairwise(events)
+    def untouched(at: int, ino: int, cut: int) -> bool:
+        """No step begun before the cut may remove or rename the file (that voids it)."""
+        return not any(ev.get("before", cut) < cut and ev["ev"] in ("rename", "delete")
+                       and ino in (ev["ino"], ev.get("victim")) for ev in events[at:])
+
+    pairs = [(ev, nxt) for i, (ev, nxt) in enumerate(itertools.pairwise(events))
              if ev["ev"] == "create" and ev["len"] >= 4096 and ev["before"] >= first
-             and nxt["ev"] == "durable" and ev["ino"] in nxt["inos"]]
+             and nxt["ev"] == "durable" and ev["ino"] in nxt["inos"]
+             and untouched(i + 2, ev["ino"], nxt["after"] + 1)]
     assert pairs, "the recorded workload synced no new file of a page or more"
     create, synced = pairs[0]
     cut, lose = synced["after"] + 1, synced["after"] - create["before"]
