@@ -431,12 +431,14 @@ def need_pid_namespaces(vm: TestGuest) -> None:
                     "flavour), so the bug cannot show")
 
 
+@pytest.mark.flavour("namespaces")
 def test_muse_pid_namespace(vm: TestGuest) -> None:
     need_pid_namespaces(vm)
     server = vm.spawn(f"exec unshare --pid --fork --mount-proc python3 -m guest.muse serve "
                       f"{NAND} --name nsmuse")
     server.expect(r"^muse: ready", 180)
-    pid = vm.check("pgrep -f -- '-m guest.muse serve .*--name nsmuse'").stdout.split()
+    # The server process itself, not unshare (whose command line contains it too).
+    pid = vm.check("pgrep -f -- '^python3 -m guest.muse serve .*--name nsmuse'").stdout.split()
     index = next(i for i, name in mtd_table(vm) if name == "nsmuse")
     shown = vm.check(f"cat /sys/class/mtd/mtd{index}/muse_pid").stdout.strip()
     assert [shown] == pid, f"muse_pid {shown}, the server is {pid} in this namespace"
