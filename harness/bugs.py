@@ -85,7 +85,7 @@ def summarize(test: str, outcomes: dict[str, str]) -> tuple[str, set[str]]:
 def table(bugs: list[Bug], outcomes: dict[str, dict[str, str]]) -> list[Row]:
     rows = []
     for bug in bugs:
-        for test in bug.tests or ["(no Found by line)"]:
+        for test in bug.tests or ["(no test: see the patch's Found by line)"]:
             row = Row(bug.subject, bug.patch, test)
             kinds = {}
             for column, _ in COLUMNS:
