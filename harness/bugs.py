@@ -12,11 +12,8 @@ keep the table.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +23,7 @@ from typing import Any
 import jinja2
 
 from harness.paths import REPO, TEMPLATES_DIR
-from harness.proc import say
+from harness.proc import run_group, say
 from harness.report import junit_outcomes
 from harness.series import read_series
 
@@ -110,20 +107,7 @@ def run_column(column: str, as_posted: bool, reports: Path, base: str, k: str | 
         cmd += ["-k", k]
     say("running: " + shlex.join(cmd))
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
-    try:
-        rc = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        say(f"{column}: the bug tests exceeded {timeout:.0f} s; stopping them")
-        rc = 124
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    rc = run_group(cmd, timeout, REPO, f"{column}: the bug tests")
     return {"pytest_exit": rc, "seconds": round(time.monotonic() - start, 1),
             "outcomes": junit_outcomes(junit), "junit": str(junit)}
 

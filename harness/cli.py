@@ -30,7 +30,7 @@ from harness.build import FRESH_BUILD_ENV, BuildRequest, KernelBuild, build_kern
 from harness.console import scan_text
 from harness.errors import HarnessError
 from harness.paths import REPO
-from harness.proc import say
+from harness.proc import run_group, say
 from harness.report import write_summary
 from harness.rootfs import build_rootfs
 from harness.vm import VM
@@ -177,20 +177,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         pytest_cmd += ["-n", str(args.workers)]
     say("running: " + shlex.join(pytest_cmd))
     env = dict(os.environ, **{FRESH_BUILD_ENV: str(kernel.builddir)})
-    proc = subprocess.Popen(pytest_cmd, cwd=REPO, start_new_session=True, env=env)
-    try:
-        rc = proc.wait(timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        say(f"the suite exceeded its {args.timeout} s limit; stopping it")
-        rc = 124
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    rc = run_group(pytest_cmd, args.timeout, REPO, "the suite", env)
     summary = write_summary(reports, {
         "base": args.base, "flavour": args.flavour, "as_posted": args.as_posted,
         "kernel": kernel.summary(), "rootfs": {"image": str(rootfs.image), "key": rootfs.key,

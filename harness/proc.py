@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +41,29 @@ def run_logged(
         ).returncode
     if rc != 0:
         raise error(f"{what or cmd[0]} failed (exit {rc}); last lines of {log}:\n{tail(log)}")
+
+
+def run_group(cmd: list[str], timeout: float, cwd: Path, what: str,
+              env: dict[str, str] | None = None) -> int:
+    """Run cmd in a process group of its own and wait; 124 when it exceeds timeout.
+
+    On every way out (timeout, Ctrl-C, an error) the whole group goes: TERM,
+    then KILL after 15 s, so no pytest worker or QEMU outlives us.
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True, env=env)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        say(f"{what} exceeded {timeout:.0f} s; stopping it")
+        return 124
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def tail(path: Path, lines: int = 25) -> str:

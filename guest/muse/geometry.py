@@ -170,26 +170,17 @@ class Geometry:
         return problems
 
     def server_problems(self) -> list[str]:
-        """Reasons this server's device models cannot serve the geometry."""
-        problems: list[str] = []
+        """Reasons this server's device models cannot serve the geometry.
+
+        Everything the fixed kernel refuses, and what the models need beyond it.
+        """
+        problems = self.fixed_kernel_problems()
         name = self.name
         if not name or name != name.strip() or "\0" in name or "\n" in name:
             problems.append(
                 f"NAME {name!r} must be non-empty, without NUL, newline or surrounding "
                 "whitespace (the kernel strips it)"
             )
-        if self.parts and ":" in name:
-            problems.append(f"NAME {name!r} may not contain ':' when partitions are given")
-        if self.writesize > 0 and self.erasesize % self.writesize:
-            problems.append(
-                f"ERASESIZE {self.erasesize} is not a multiple of WRITESIZE {self.writesize}"
-            )
-        if self.writebufsize and self.writesize > 0 and self.writebufsize % self.writesize:
-            problems.append(
-                f"WRITEBUFSIZE {self.writebufsize} is not a multiple of WRITESIZE {self.writesize}"
-            )
-        if self.writebufsize > self.erasesize > 0:
-            problems.append(f"WRITEBUFSIZE {self.writebufsize} exceeds ERASESIZE {self.erasesize}")
         if self.is_nand:
             if self.oobsize < BBM_BYTES:
                 problems.append(
@@ -202,16 +193,8 @@ class Geometry:
                     f"{self.oobsize - BBM_BYTES} (free OOB bytes start after the bad block "
                     "marker)"
                 )
-            if self.writesize % (1 << max(0, min(self.subpage_shift, 2))):
-                problems.append(
-                    f"WRITESIZE {self.writesize} is not divisible into "
-                    f"{1 << self.subpage_shift} subpages"
-                )
-        else:
-            if self.oobsize or self.oobavail:
-                problems.append("OOBSIZE and OOBAVAIL must be 0 for non-NAND types")
-            if self.subpage_shift:
-                problems.append("SUBPAGESHIFT must be 0 for non-NAND types")
+        elif self.subpage_shift:
+            problems.append("SUBPAGESHIFT must be 0 for non-NAND types")
         if self.parts and self.size > 0:
             try:
                 self.partitions()

@@ -92,7 +92,7 @@ RULES = [
         "not a multiple of WRITESIZE",
     ),
     ("server", NOR, {"writebufsize": 100, "writesize": 64}, "WRITEBUFSIZE 100 is not a multiple"),
-    ("server", NOR, {"writebufsize": 128 * KIB}, "exceeds ERASESIZE"),
+    ("server", NOR, {"writebufsize": 128 * KIB}, "is not a multiple of WRITEBUFSIZE"),
     ("server", NAND, {"oobsize": 1, "oobavail": 0}, "OOBSIZE >= 2"),
     ("server", NAND, {"oobavail": 63}, "OOBAVAIL 63 exceeds OOBSIZE-2"),
     (
