@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_edit_loop)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A shell without job control starts background commands with SIGINT
+    # ignored; Ctrl-C (or kill -INT) must still stop us and our QEMU.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rc: int = args.func(args)
         return rc
