@@ -28,7 +28,7 @@ test: deps venv lint
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
 		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) --flavours=$(TEST_FLAVOURS) \
-		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS))
+		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist worksteal)
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q

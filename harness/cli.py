@@ -174,7 +174,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.k:
         pytest_cmd += ["-k", args.k]
     if args.workers > 1:
-        pytest_cmd += ["-n", str(args.workers)]
+        # worksteal: a worker that ran out takes queued tests from the other; plain load
+        # scheduling left one worker idle with the fast unit tests done and the VM tests
+        # of the debug flavour queued on the other.
+        pytest_cmd += ["-n", str(args.workers), "--dist", "worksteal"]
     say("running: " + shlex.join(pytest_cmd))
     env = dict(os.environ, **{FRESH_BUILD_ENV: str(kernel.builddir)})
     rc = run_group(pytest_cmd, args.timeout, REPO, "the suite", env)
