@@ -38,9 +38,14 @@ EIO = {"ret": -1, "errno": "EIO"}
 def probe_lines(vm: TestGuest, args: str, timeout: float = 120) -> list[dict[str, Any]]:
     """Run a bugprobe command; its JSON lines (none is a failure, not an empty result)."""
     result = vm.run(f"{PROBE} {args}", timeout)
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    lines = json_lines(result.stdout)
     assert result.ok and lines, f"probe gave no result:\n{result.describe()}"
     return lines
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON result lines of bugprobe's output."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
 def probe(vm: TestGuest, args: str, timeout: float = 120) -> dict[str, Any]:
@@ -223,7 +228,7 @@ def test_init_huge_max_io(vm: TestGuest) -> None:
     assert read["ret"] == 2 << 20, read
     vm.run(f"kill -TERM {server.pid}")
     server.wait(60)
-    served = [json.loads(line) for line in server.text().splitlines() if line.startswith("{")]
+    served = json_lines(server.text())
     assert not [s for s in served if "read_error" in s], server.text()
     sizes = [s["len"] for s in served if s.get("opcode") == "READ"]
     assert sizes and max(sizes) <= 1 << 20, sizes
@@ -462,8 +467,7 @@ def test_open_alloc_failure_pid_ns(vm: TestGuest) -> None:
             assert "No space left" not in result.stderr, (
                 f"round {round_ + 1}: the PID namespaces of earlier sweeps were not freed "
                 f"(the limit is 3):\n{result.describe()}")
-            sweep([json.loads(line) for line in result.stdout.splitlines()
-                   if line.startswith("{")])
+            sweep(json_lines(result.stdout))
             vm.check("sleep 1")      # the last struct pid, and with it the namespace, goes in RCU
     finally:
         if vm.vm.running():
