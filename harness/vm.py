@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import shlex
 import signal
 import socket
 import threading
@@ -190,7 +191,7 @@ class VM:
         self.workdir.mkdir(parents=True, exist_ok=True)
         suffix = f"-boot{self.boots}" if self.boots > 1 else ""
         self.console = Console(self.workdir / f"{self.name}{suffix}-console.log")
-        (self.workdir / f"{self.name}{suffix}-qemu.cmd").write_text(" ".join(cmd) + "\n")
+        (self.workdir / f"{self.name}{suffix}-qemu.cmd").write_text(shlex.join(cmd) + "\n")
         self._started = self.started = time.monotonic()
         self._child = pexpect.spawn(cmd[0], cmd[1:], timeout=None, echo=False,
                                     preexec_fn=_die_with_parent)

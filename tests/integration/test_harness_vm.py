@@ -16,6 +16,11 @@ def test_guest_runs_our_kernel(vm: TestGuest, kernel_build: KernelBuild) -> None
     assert "console=ttyS0" in cmdline
 
 
+def test_guest_has_the_cpus_asked_for(vm: TestGuest, request: pytest.FixtureRequest) -> None:
+    # Races between the kernel's work items and userspace need a second CPU to show.
+    assert vm.check("nproc").stdout.strip() == str(request.config.getoption("--vm-smp"))
+
+
 def test_exit_status_and_streams(vm: TestGuest) -> None:
     result = vm.run("echo out; echo err >&2; exit 3")
     assert (result.exit_status, result.stdout, result.stderr) == (3, "out\n", "err\n")
