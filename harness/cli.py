@@ -30,7 +30,7 @@ from harness.build import FRESH_BUILD_ENV, BuildRequest, KernelBuild, build_kern
 from harness.console import scan_text
 from harness.errors import HarnessError
 from harness.paths import REPO
-from harness.proc import run_group, say
+from harness.proc import restore_sigint, run_group, say
 from harness.report import write_summary
 from harness.rootfs import build_rootfs
 from harness.vm import VM
@@ -300,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_edit_loop)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    # A shell without job control starts background commands with SIGINT
-    # ignored; Ctrl-C (or kill -INT) must still stop us and our QEMU.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore_sigint()
     try:
         rc: int = args.func(args)
         return rc

@@ -21,6 +21,12 @@ def say(msg: str) -> None:
     print(f"muse-harness: {msg}", file=sys.stderr, flush=True)
 
 
+def restore_sigint() -> None:
+    """A shell without job control starts background commands with SIGINT ignored;
+    Ctrl-C (or kill -INT) must still stop us, and our QEMU with us."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_logged(
     cmd: Sequence[str | os.PathLike[str]],
     log: Path,

@@ -20,6 +20,7 @@ import pytest
 
 from harness.build import KernelBuild
 from harness.guest import PoolOptions, TestGuest, VMPool
+from harness.proc import restore_sigint
 from harness.rootfs import Rootfs, build_rootfs
 from harness.ssh import CommandResult
 
@@ -52,6 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    restore_sigint()
     config.addinivalue_line("markers", "vm: needs a booted guest")
     config.addinivalue_line("markers", "flavour(name): the kernel flavour the test needs")
     config.addinivalue_line("markers", "kernel_args(text): extra kernel command line for its VM")
