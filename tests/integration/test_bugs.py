@@ -214,6 +214,16 @@ def test_init_name_breaks_parts(vm: TestGuest, name: str) -> None:
     assert not mtd_names(vm)
 
 
+def test_init_many_partitions(vm: TestGuest) -> None:
+    # cmdlinepart's newpart() recurses once per partition, about 112 bytes of stack
+    # each on 6.1 x86_64: 500 partitions would need some 55 KiB of a 16 KiB stack.
+    # Posted, registration overruns the init work's stack (or takes minutes).
+    verdict, output = registration(vm, f"{NAND} --size {500 * 128}KiB --unchecked "
+                                       f"--parts {'128k,' * 499}128k")
+    assert verdict == "exit 3", f"500 partitions not refused ({verdict}):\n{output}"
+    wait_no_mtds(vm)
+
+
 def test_init_huge_max_io(vm: TestGuest) -> None:
     server = rawserve(vm, ["NAME=hugeio", *NAND_INIT, "PARTSCMDLINE=1M(hugea),-(hugeb)"],
                       f"--max-read {0xffffffff} --max-write {0xffffffff} "
