@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import mtdabi
 from .errors import ConfigError
-from .partitions import Partition, parse_parts
+from .partitions import KERNEL_MAX_PARTS, Partition, count_parts, parse_parts
 
 U32_MAX = 0xFFFFFFFF
 U64_MAX = 0xFFFFFFFFFFFFFFFF
@@ -140,12 +140,17 @@ class Geometry:
         return problems
 
     def fixed_kernel_problems(self) -> list[str]:
-        """What the fix patches (0114, 0115) make the kernel refuse beyond kernel_problems()."""
+        """What the fix patches (0114, 0115, 0123) make the kernel refuse beyond
+        kernel_problems()."""
         problems: list[str] = []
         if self.parts and set(self.name) & set(":;("):
             problems.append(
                 f"NAME {self.name!r} may not contain ':', ';' or '(' with PARTSCMDLINE "
                 "(it becomes the mtd-id of the partition string)"
+            )
+        if self.parts and (count := count_parts(self.parts)) > KERNEL_MAX_PARTS:
+            problems.append(
+                f"PARTSCMDLINE has {count} partitions, more than {KERNEL_MAX_PARTS}"
             )
         if self.writesize > 0 and self.erasesize % self.writesize:
             problems.append(

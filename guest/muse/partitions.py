@@ -51,6 +51,24 @@ def _base0(digits: str) -> int:
     return int(digits, 8) if digits.startswith("0") else int(digits)
 
 
+# Fix 0123: the kernel takes at most this many partitions, as cmdlinepart's
+# parser recurses once per partition on the kernel stack.
+KERNEL_MAX_PARTS = 64
+
+
+def count_parts(cmdline: str) -> int:
+    """Partitions in a PARTSCMDLINE as fix 0123 counts them: commas outside names."""
+    count, in_name = 1, False
+    for char in cmdline:
+        if in_name:
+            in_name = char != ")"
+        elif char == "(":
+            in_name = True
+        elif char == ",":
+            count += 1
+    return count
+
+
 def parse_parts(cmdline: str, device_size: int) -> list[Partition]:
     """Partitions in order; unnamed ones get cmdlinepart's Partition_%03d names."""
     if not cmdline:

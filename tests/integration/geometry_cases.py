@@ -1,7 +1,7 @@
 """Invalid MUSE_INIT geometries: one case per rule of the kernel's parameter check.
 
 The rules are those of muse_parse_mtdreq() and muse_verify_mtdreq() with the
-fix patches applied (0114 and 0115 add the last six). Each case changes the
+fix patches applied (0114, 0115 and 0123 add the last seven). Each case changes the
 valid BASE geometry so that it breaks its rule; `why` matches the reason the
 server gives (its own model of the check) when the kernel refuses the device.
 Shared by the host-only check of the table (tests/unit/test_geometry_cases.py)
@@ -74,4 +74,7 @@ CASES = [
          "WRITESIZE 2 is not divisible into 4 subpages", fixed_only=True),
     Case("oob-not-nand", "no OOB on a non-NAND TYPE", _set("TYPE=3"),
          "OOBSIZE and OOBAVAIL must be 0 for non-NAND", fixed_only=True),
+    Case("too-many-parts", "at most 64 partitions in PARTSCMDLINE",
+         ("--size", "16MiB", "--parts", "128k," * 64 + "-"),
+         "PARTSCMDLINE has 65 partitions, more than 64", fixed_only=True),
 ]

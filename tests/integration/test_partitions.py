@@ -83,6 +83,13 @@ def test_read_only_partition_refuses_writes(vm: TestGuest, muse: MuseServers) ->
     assert not refused.ok, refused.describe()
 
 
+def test_sixty_four_partitions_register(vm: TestGuest, muse: MuseServers) -> None:
+    """The most MUSE takes (fix 0123 bounds cmdlinepart's recursion; a 65th is refused,
+    test_geometry.py)."""
+    server = muse.start(f"{NAND} --name many --parts '{'128k,' * 63}-'")
+    assert [m.name for m in server.mtds] == [f"Partition_{i:03d}" for i in range(64)]
+
+
 MALFORMED = [
     ("1M(a", "no closing ) found in partition name"),
     ("abc", "partition has size 0"),

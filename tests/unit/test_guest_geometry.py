@@ -7,7 +7,7 @@ import pytest
 from guest.muse import mtdabi
 from guest.muse.errors import ConfigError
 from guest.muse.geometry import Geometry, default_max_io, default_oobavail, parse_size
-from guest.muse.partitions import Partition, parse_parts
+from guest.muse.partitions import Partition, count_parts, parse_parts
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -203,3 +203,13 @@ def test_parse_parts(cmdline, parts):
 def test_parse_parts_errors(cmdline, message):
     with pytest.raises(ConfigError, match=message):
         parse_parts(cmdline, 64 * MIB)
+
+
+@pytest.mark.parametrize(("cmdline", "count"), [
+    ("-", 1),
+    ("1M(a),-(b)", 2),
+    ("1M(a,b),1M(c(d),-", 3),    # commas inside a name do not count; a name ends at ')'
+    ("128k," * 64 + "-", 65),
+])
+def test_partitions_counted_as_fix_0123_counts_them(cmdline: str, count: int) -> None:
+    assert count_parts(cmdline) == count
