@@ -124,8 +124,9 @@ def cmd_memread(args: argparse.Namespace) -> None:
 
 
 def cmd_blkpg_del(args: argparse.Namespace) -> None:
-    """Open the master MTD as soon as it exists and delete its partitions (BLKPG) while the
-    kernel is still registering them; print what each deletion returned."""
+    """Open the master MTD as soon as it exists and, once args.after exists, delete its
+    partitions (BLKPG) while the kernel is still registering the MUSE device; print what
+    each deletion returned."""
     deadline = time.monotonic() + args.seconds
     while True:
         try:
@@ -135,6 +136,10 @@ def cmd_blkpg_del(args: argparse.Namespace) -> None:
             if time.monotonic() > deadline:
                 emit(opened=False)
                 return
+    while args.after and not os.path.exists(args.after):
+        if time.monotonic() > deadline:
+            emit(opened=True, after=False)
+            return
     # Partition indexes are reused (a partition added after a deletion takes the lowest
     # free one): try every index until that many partitions were deleted.
     counts: dict[str, int] = {}
@@ -386,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     p = dev_cmd("blkpg-del", cmd_blkpg_del)
     p.add_argument("--first", type=int, required=True, help="MTD index of the first partition")
     p.add_argument("--count", type=int, required=True, help="number of partitions")
+    p.add_argument("--after", default="", help="a path to wait for before deleting")
     p.add_argument("--seconds", type=float, default=60)
     p = sub.add_parser("uevents")
     p.add_argument("--seconds", type=float, default=30)
