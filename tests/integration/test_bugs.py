@@ -515,3 +515,28 @@ def test_blkpg_during_registration(vm: TestGuest) -> None:
     # Everything registered before the deletions got muse_pid; the master keeps it.
     assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
     assert mtd_names(vm) == ["blkpg"]
+
+
+@pytest.mark.flavour("partmaster")
+def test_blkpg_delete_while_adding(vm: TestGuest) -> None:
+    # The master's owner deletes (BLKPG) each partition as soon as it has an
+    # index. add_mtd_partitions() lists a partition before add_mtd_device() has
+    # registered it and goes on using it afterwards, so the deletion can come
+    # before the kobject exists (kernfs WARNING) or free the partition under the
+    # adder. Done right, each deletion waits until the partition is complete.
+    parts = ",".join(f"128k(bd{i})" for i in range(63)) + ",-(bd63)"
+    deleter = vm.spawn(f"exec {PROBE} blkpg-chase /dev/mtd0 --first 1 --count 64 "
+                       "--until /sys/class/mtd/mtd0/muse_pid --seconds 200")
+    server = rawserve(vm, ["NAME=bdel", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
+                           "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64", "OOBAVAIL=32",
+                           f"PARTSCMDLINE={parts}"])
+    assert deleter.wait(300) == 0, deleter.text()
+    lines = json_lines(deleter.text())
+    assert lines, f"the deleter gave no result:\n{deleter.text()}"
+    outcome = lines[-1]
+    assert outcome["opened"] and outcome["until"], outcome
+    assert outcome["chased"] > 0, f"no partition was deleted while they were added: {outcome}"
+    assert outcome["deleted"] == 64, outcome
+    assert server.running(), server.text()
+    assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
+    assert mtd_names(vm) == ["bdel"]
