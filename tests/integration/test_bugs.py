@@ -502,7 +502,7 @@ def test_blkpg_during_registration(vm: TestGuest) -> None:
     # install_sysfs_attrs() while the master's owner deletes them with BLKPG.
     # The deleter waits for the last partition's last attribute: deleting a
     # partition that add_mtd_partitions() has listed but not yet registered is an
-    # MTD core race of its own (a kernfs WARNING with 2 CPUs), not 0121's.
+    # MTD core race of its own (fix 0124, test_blkpg_delete_while_adding).
     parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
     deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 1 --count 64 --seconds 120 "
                        "--after /sys/class/mtd/mtd64/offset")
