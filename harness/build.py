@@ -30,6 +30,7 @@ from harness.paths import cache_dir
 from harness.proc import file_lock, run_logged, say, sha256_files
 from harness.series import Series, apply_series, read_series
 from harness.source import Source, get_source
+from harness.testmods import build_testmods, module_sources
 
 # Bump when the way a kernel is built changes, to invalidate cached builds.
 BUILD_RECIPE = "1"
@@ -149,7 +150,7 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
         series = Series(series.base, (*series.patches, patch_for(request.base,
                                                                  request.mutation)),
                         series.fixes)
-    key = sha256_files(list(fl.fragments), extra="\0".join(
+    key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
         [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
     return source, series, key
 
@@ -243,6 +244,7 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
         shutil.rmtree(modroot, ignore_errors=True)
         run_logged([*make, f"INSTALL_MOD_PATH={modroot}", "INSTALL_MOD_STRIP=1",
                     "modules_install"], log, error=BuildError, what="modules_install")
+    build_testmods(make, builddir, log)
     phases["install_seconds"] = round(time.monotonic() - clock, 1)
     if commit:
         (builddir / "built-commit").write_text(commit)

@@ -10,6 +10,7 @@ KERNEL_DIR = REPO / "kernel"
 SERIES_DIR = KERNEL_DIR / "series"
 CONFIGS_DIR = KERNEL_DIR / "configs"
 FLAVOURS_FILE = KERNEL_DIR / "flavours.toml"
+TESTMODS_DIR = KERNEL_DIR / "testmods"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 

@@ -498,23 +498,40 @@ def test_user_ns_refcount(vm: TestGuest) -> None:
 
 @pytest.mark.flavour("partmaster")
 def test_blkpg_during_registration(vm: TestGuest) -> None:
-    # 64 one-eraseblock partitions: the init work walks a long list in
-    # install_sysfs_attrs() while the master's owner deletes them with BLKPG.
-    # The deleter waits for the last partition's last attribute: deleting a
-    # partition that add_mtd_partitions() has listed but not yet registered is an
-    # MTD core race of its own (fix 0124, test_blkpg_delete_while_adding).
-    parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
-    deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 1 --count 64 --seconds 120 "
-                       "--after /sys/class/mtd/mtd64/offset")
-    server = rawserve(vm, ["NAME=blkpg", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
-                           "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64", "OOBAVAIL=32",
-                           f"PARTSCMDLINE={parts}"])
-    assert deleter.wait(300) == 0, deleter.text()
-    outcome = json.loads(deleter.text().strip().splitlines()[-1])
-    assert outcome["opened"] and outcome.get("deleted") == 64, outcome
-    # Everything registered before the deletions got muse_pid; the master keeps it.
-    assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
-    assert mtd_names(vm) == ["blkpg"]
+    # Once registered, the init work walks the master's partitions in
+    # install_sysfs_attrs() to give each one muse_pid, while the master's owner
+    # can delete partitions with BLKPG. The walk of 65 entries takes
+    # microseconds, so race_delay.ko (kernel/testmods) holds it for 300 ms just
+    # before mtd33 (bp32) gets muse_pid, and the deleter deletes mtd33 as soon
+    # as mtd32 has it. Posted, the walk takes no partitions_lock and goes on
+    # from a partition that was unlinked and freed under it; fixed, the
+    # deletion waits until the walk is done.
+    vm.check("modprobe race_delay kobj=mtd33 attr=muse_pid delay_ms=300")
+    try:
+        parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
+        deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 33 --count 1 "
+                           "--seconds 120 --after /sys/class/mtd/mtd32/muse_pid")
+        server = rawserve(vm, ["NAME=blkpg", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
+                               "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64",
+                               "OOBAVAIL=32", f"PARTSCMDLINE={parts}"])
+        assert deleter.wait(300) == 0, deleter.text()
+        lines = json_lines(deleter.text())
+        assert lines, f"the deleter gave no result:\n{deleter.text()}"
+        assert lines[-1]["opened"] and lines[-1].get("deleted") == 1, lines[-1]
+        fired = vm.check("cat /sys/module/race_delay/parameters/fired").stdout.strip()
+        assert fired == "1", "race_delay never held the walk at mtd33: nothing was shown"
+        vm.run("for i in $(seq 100); do test -e /sys/class/mtd/mtd64/muse_pid && break; "
+               "sleep 0.1; done", timeout=60)
+        assert server.running(), f"the server lost its device:\n{server.text()}"
+        # Every MTD left, and only those, got muse_pid: the walk went past bp32.
+        pids = dict(re.findall(r"^/sys/class/mtd/mtd(\d+)/muse_pid:(\d+)$", vm.run(
+            "grep -H . /sys/class/mtd/mtd*/muse_pid").stdout, re.M))
+        left = {str(i) for i, _ in mtd_table(vm)}
+        assert set(pids) == left and set(pids.values()) == {str(server.pid)}, \
+            f"muse_pid of MTDs {sorted(pids, key=int)}, MTDs {sorted(left, key=int)}"
+        assert mtd_names(vm) == ["blkpg"] + [f"bp{i}" for i in range(64) if i != 32]
+    finally:
+        vm.run("rmmod race_delay")
 
 
 @pytest.mark.flavour("partmaster")
