@@ -172,6 +172,8 @@ _RULES = (
     ),
     _rule(Kind.BUG, r"^kernel BUG at ", _End.TRACE, die=True),
     _rule(Kind.OOPS, _DIE.pattern, _End.TRACE),
+    # sysfs_warn_dup(): a kobject got the same attribute twice (dump_stack()ed).
+    _rule(Kind.WARNING, r"^sysfs: cannot create duplicate filename ", _End.TASK),
     # Other BUG:s (sleeping in atomic, bad page state, ...) are dump_stack()ed.
     _rule(Kind.BUG, r"^BUG: ", _End.TASK),
     _rule(Kind.WARNING, r"^WARNING: (?:CPU: \d+ PID: \d+ )?at ", _End.TRACE),

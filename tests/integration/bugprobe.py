@@ -150,34 +150,6 @@ def cmd_blkpg_del(args: argparse.Namespace) -> None:
     emit(opened=True, deleted=counts.get("ok", 0), results=counts)
 
 
-def cmd_blkpg_chase(args: argparse.Namespace) -> None:
-    """Delete (BLKPG) each partition of the master as soon as it has an index, that is
-    while add_mtd_partitions() is still adding it, until args.until exists; then delete
-    what is left. A new partition takes the lowest free index, so the chase only tries
-    the few lowest ones: the spin stays tight."""
-    deadline = time.monotonic() + args.seconds
-    while True:
-        try:
-            fd = os.open(args.dev, os.O_RDWR)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                emit(opened=False)
-                return
-    chased = 0
-    hot = range(args.first, args.first + 3)
-    while not os.path.exists(args.until) and time.monotonic() < deadline:
-        chased += sum(blkpg_delete(fd, pno) is None for pno in hot)
-    left = 0
-    while time.monotonic() < deadline:   # until a sweep finds nothing more to delete
-        swept = sum(blkpg_delete(fd, pno) is None
-                    for pno in range(args.first, args.first + args.count))
-        left += swept
-        if not swept:
-            break
-    emit(opened=True, until=os.path.exists(args.until), chased=chased, deleted=chased + left)
-
-
 def blkpg_delete(fd: int, pno: int) -> str | None:
     """BLKPG_DEL_PARTITION of MTD index pno: None, or the errno's name."""
     part = ctypes.create_string_buffer(BLKPG_PARTITION.pack(0, 0, pno, b"", b""))
@@ -426,11 +398,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, required=True, help="number of partitions")
     p.add_argument("--after", default="", help="a path to wait for before deleting")
     p.add_argument("--seconds", type=float, default=60)
-    p = dev_cmd("blkpg-chase", cmd_blkpg_chase)
-    p.add_argument("--first", type=int, required=True, help="MTD index of the first partition")
-    p.add_argument("--count", type=int, required=True, help="number of partitions")
-    p.add_argument("--until", required=True, help="a path that appears when registration ends")
-    p.add_argument("--seconds", type=float, default=120)
     p = sub.add_parser("uevents")
     p.add_argument("--seconds", type=float, default=30)
     p.set_defaults(func=cmd_uevents)

@@ -84,6 +84,12 @@ EXPECTED: dict[str, list[tuple[Kind, str]]] = {
     "kernel_bug.log": [
         (Kind.BUG, "kernel BUG at fs/fuse/muse.c:288!"),
     ],
+    "sysfs_duplicate.log": [
+        (
+            Kind.WARNING,
+            "sysfs: cannot create duplicate filename '/devices/virtual/mtd/mtd0/mtd33/muse_pid'",
+        ),
+    ],
     "sleeping_bugs.log": [
         (
             Kind.BUG,
