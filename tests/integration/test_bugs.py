@@ -496,31 +496,47 @@ def test_user_ns_refcount(vm: TestGuest) -> None:
                               f"reference count {out['grew']} higher: {out}")
 
 
+@contextlib.contextmanager
+def race_delay(vm: TestGuest, params: str) -> Iterator[None]:
+    """race_delay.ko (kernel/testmods) loaded with params; its hold must have run."""
+    wait_no_mtds(vm)   # a deleter must not find the previous test's master
+    vm.check(f"modprobe race_delay {params}")
+    try:
+        yield
+        fired = vm.check("cat /sys/module/race_delay/parameters/fired").stdout.strip()
+        assert fired == "1", f"race_delay ({params}) never held its path: nothing was shown"
+    finally:
+        vm.run("rmmod race_delay")
+
+
+def blkpg_delete_mtd33(vm: TestGuest, name: str, prefix: str, after: str = "") -> GuestProcess:
+    """A master name with 64 one-eraseblock partitions prefix0..prefix63, and the
+    master's owner deleting mtd33 (prefix32) with BLKPG, once after exists; the server."""
+    parts = ",".join(f"128k({prefix}{i})" for i in range(63)) + f",-({prefix}63)"
+    deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 33 --count 1 --seconds 120"
+                       + (f" --after {after}" if after else ""))
+    server = rawserve(vm, [f"NAME={name}", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
+                           "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64", "OOBAVAIL=32",
+                           f"PARTSCMDLINE={parts}"])
+    assert deleter.wait(300) == 0, deleter.text()
+    lines = json_lines(deleter.text())
+    assert lines, f"the deleter gave no result:\n{deleter.text()}"
+    assert lines[-1]["opened"] and lines[-1].get("deleted") == 1, lines[-1]
+    return server
+
+
 @pytest.mark.flavour("partmaster")
 def test_blkpg_during_registration(vm: TestGuest) -> None:
     # Once registered, the init work walks the master's partitions in
     # install_sysfs_attrs() to give each one muse_pid, while the master's owner
     # can delete partitions with BLKPG. The walk of 65 entries takes
-    # microseconds, so race_delay.ko (kernel/testmods) holds it for 300 ms just
-    # before mtd33 (bp32) gets muse_pid, and the deleter deletes mtd33 as soon
-    # as mtd32 has it. Posted, the walk takes no partitions_lock and goes on
-    # from a partition that was unlinked and freed under it; fixed, the
+    # microseconds, so race_delay.ko holds it for 300 ms just before mtd33
+    # (bp32) gets muse_pid, and the deleter deletes mtd33 as soon as mtd32 has
+    # it. Posted, the walk takes no partitions_lock and goes on from a
+    # partition that was unlinked (and may be freed) under it; fixed, the
     # deletion waits until the walk is done.
-    wait_no_mtds(vm)   # the deleter must not find the previous test's master
-    vm.check("modprobe race_delay kobj=mtd33 attr=muse_pid delay_ms=300")
-    try:
-        parts = ",".join(f"128k(bp{i})" for i in range(63)) + ",-(bp63)"
-        deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 33 --count 1 "
-                           "--seconds 120 --after /sys/class/mtd/mtd32/muse_pid")
-        server = rawserve(vm, ["NAME=blkpg", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
-                               "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64",
-                               "OOBAVAIL=32", f"PARTSCMDLINE={parts}"])
-        assert deleter.wait(300) == 0, deleter.text()
-        lines = json_lines(deleter.text())
-        assert lines, f"the deleter gave no result:\n{deleter.text()}"
-        assert lines[-1]["opened"] and lines[-1].get("deleted") == 1, lines[-1]
-        fired = vm.check("cat /sys/module/race_delay/parameters/fired").stdout.strip()
-        assert fired == "1", "race_delay never held the walk at mtd33: nothing was shown"
+    with race_delay(vm, "kobj=mtd33 attr=muse_pid delay_ms=300"):
+        server = blkpg_delete_mtd33(vm, "blkpg", "bp", after="/sys/class/mtd/mtd32/muse_pid")
         vm.run("for i in $(seq 100); do test -e /sys/class/mtd/mtd64/muse_pid && break; "
                "sleep 0.1; done", timeout=60)
         assert server.running(), f"the server lost its device:\n{server.text()}"
@@ -531,8 +547,6 @@ def test_blkpg_during_registration(vm: TestGuest) -> None:
         assert set(pids) == left and set(pids.values()) == {str(server.pid)}, \
             f"muse_pid of MTDs {sorted(pids, key=int)}, MTDs {sorted(left, key=int)}"
         assert mtd_names(vm) == ["blkpg"] + [f"bp{i}" for i in range(64) if i != 32]
-    finally:
-        vm.run("rmmod race_delay")
 
 
 @pytest.mark.flavour("partmaster")
@@ -545,22 +559,7 @@ def test_blkpg_delete_while_adding(vm: TestGuest) -> None:
     # half-added partition: kernfs warns that it has no directory, and the adder
     # goes on with a partition being freed. Fixed, mtd33 is listed, and can be
     # deleted, only once it is complete.
-    wait_no_mtds(vm)   # the deleter must not find the previous test's master
-    vm.check("modprobe race_delay func=device_register kobj=mtd33 delay_ms=300")
-    try:
-        parts = ",".join(f"128k(bd{i})" for i in range(63)) + ",-(bd63)"
-        deleter = vm.spawn(f"exec {PROBE} blkpg-del /dev/mtd0 --first 33 --count 1 "
-                           "--seconds 120")
-        server = rawserve(vm, ["NAME=bdel", "TYPE=4", "FLAGS=1024", "SIZE=8388608",
-                               "WRITESIZE=2048", "ERASESIZE=131072", "OOBSIZE=64",
-                               "OOBAVAIL=32", f"PARTSCMDLINE={parts}"])
-        assert deleter.wait(300) == 0, deleter.text()
-        lines = json_lines(deleter.text())
-        assert lines, f"the deleter gave no result:\n{deleter.text()}"
-        assert lines[-1]["opened"] and lines[-1].get("deleted") == 1, lines[-1]
-        fired = vm.check("cat /sys/module/race_delay/parameters/fired").stdout.strip()
-        assert fired == "1", "race_delay never held mtd33: nothing was shown"
+    with race_delay(vm, "func=device_register kobj=mtd33 delay_ms=300"):
+        server = blkpg_delete_mtd33(vm, "bdel", "bd")
         wait_names(vm, server, ["bdel"] + [f"bd{i}" for i in range(64) if i != 32])
         assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
-    finally:
-        vm.run("rmmod race_delay")
