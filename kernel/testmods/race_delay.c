@@ -38,7 +38,7 @@ MODULE_PARM_DESC(attr, "name of the attribute (sysfs_create_file_ns)");
 
 static uint delay_ms = 200;
 module_param(delay_ms, uint, 0444);
-MODULE_PARM_DESC(delay_ms, "how long to hold the creation");
+MODULE_PARM_DESC(delay_ms, "how long to hold func");
 
 static atomic_t fired_count = ATOMIC_INIT(0);
 static int fired;
@@ -106,5 +106,5 @@ static void __exit race_delay_exit(void)
 
 module_init(race_delay_init);
 module_exit(race_delay_exit);
-MODULE_DESCRIPTION("Delay one sysfs attribute creation (test aid)");
+MODULE_DESCRIPTION("Hold one kernel path once (test aid)");
 MODULE_LICENSE("GPL");

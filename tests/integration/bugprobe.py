@@ -124,9 +124,9 @@ def cmd_memread(args: argparse.Namespace) -> None:
 
 
 def cmd_blkpg_del(args: argparse.Namespace) -> None:
-    """Open the master MTD as soon as it exists and, once args.after exists, delete its
-    partitions (BLKPG) while the kernel is still registering the MUSE device; print what
-    each deletion returned."""
+    """Open the master MTD as soon as it exists and, once args.after exists, delete MTD
+    index args.pno (BLKPG) until that succeeds, while the kernel is still registering
+    the MUSE device; print what the deletions returned."""
     deadline = time.monotonic() + args.seconds
     while True:
         try:
@@ -140,13 +140,10 @@ def cmd_blkpg_del(args: argparse.Namespace) -> None:
         if time.monotonic() > deadline:
             emit(opened=True, after=False)
             return
-    # Partition indexes are reused (a partition added after a deletion takes the lowest
-    # free one): try every index until that many partitions were deleted.
     counts: dict[str, int] = {}
-    while counts.get("ok", 0) < args.count and time.monotonic() < deadline:
-        for pno in range(args.first, args.first + args.count):
-            key = blkpg_delete(fd, pno) or "ok"
-            counts[key] = counts.get(key, 0) + 1
+    while not counts.get("ok") and time.monotonic() < deadline:
+        key = blkpg_delete(fd, args.pno) or "ok"
+        counts[key] = counts.get(key, 0) + 1
     emit(opened=True, deleted=counts.get("ok", 0), results=counts)
 
 
@@ -394,8 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--ooblen", type=int, default=0)
         p.add_argument("--mode", type=int, default=MTD_OPS_PLACE_OOB)
     p = dev_cmd("blkpg-del", cmd_blkpg_del)
-    p.add_argument("--first", type=int, required=True, help="MTD index of the first partition")
-    p.add_argument("--count", type=int, required=True, help="number of partitions")
+    p.add_argument("--pno", type=int, required=True, help="MTD index of the partition")
     p.add_argument("--after", default="", help="a path to wait for before deleting")
     p.add_argument("--seconds", type=float, default=60)
     p = sub.add_parser("uevents")
