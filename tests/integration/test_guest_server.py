@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.guest import TestGuest
 
-from .conftest import MuseServers
+from .conftest import MuseServers, unload_muse
 
 NAND = "--type nand --size 8MiB --writesize 2048 --oobsize 64 --erasesize 128KiB"
 
@@ -82,8 +82,7 @@ def test_factory_bad_blocks_are_reported_and_markbad_persists(vm: TestGuest,
 def test_server_reports_missing_dev_muse(vm: TestGuest, muse: MuseServers) -> None:
     # A connection pins the module until its exit work has run, which can still be
     # going on for the previous test's server (seconds on the debug flavour).
-    vm.check("for i in $(seq 60); do modprobe -r muse 2>/dev/null && break; sleep 0.5; "
-             "done; ! grep -qw ^muse /proc/modules && ! test -e /dev/muse")
+    unload_muse(vm)
     try:
         status, output = muse.run_to_exit(NAND)
     finally:
