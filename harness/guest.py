@@ -23,6 +23,7 @@ from harness.kmemleak import (
     parse_report,
     report_between_markers,
 )
+from harness.leftovers import SETTLE_SECONDS, Pinned, parse_pinned, settle_command
 from harness.rootfs import Rootfs, build_rootfs
 from harness.ssh import CommandResult, GuestProcess
 from harness.vm import VM
@@ -106,6 +107,7 @@ class TestGuest:
         self.leak_report = ""       # kmemleak's report of this test, as read
         self.kmemleak_error = ""    # kmemleak was there but gave no report
         self.kmemleak_scanned = False   # the test scanned itself (last): finish() need not
+        self.pinned: Pinned | None = None   # muse still referenced once the test's work died
 
     @property
     def console(self) -> str:
@@ -140,11 +142,14 @@ class TestGuest:
         return proc
 
     def finish(self) -> tuple[str, list[Splat]]:
-        """Stop what the test left running, write the end marker, scan the slice."""
-        live = [str(p.pid) for p in self.processes if p.running()]
+        """Stop what the test left running, check that nothing holds muse any more,
+        write the end marker, scan the slice."""
+        live = [p.pid for p in self.processes if p.running()]
         try:
-            if live:
-                self.vm.run(f"kill -9 {' '.join(live)} 2>/dev/null; true", timeout=30)
+            result = self.vm.run(settle_command(live), timeout=SETTLE_SECONDS + 60)
+            self.pinned = parse_pinned(result.exit_status, result.stdout)
+            if self.pinned:
+                self.pool.tainted = self.pinned.title
             if self.pool.kmemleak and not (self.kmemleak_scanned and not live):
                 with contextlib.suppress(AssertionError):   # kmemleak_error says why
                     self.scan_kmemleak()

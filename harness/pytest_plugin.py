@@ -173,6 +173,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
                 what = "; ".join(leak.title for leak in guest.leaks) or guest.kmemleak_error
                 pytest.fail(f"kmemleak after the test: {what}; report in {leak_path}",
                             pytrace=False)
+            if guest.pinned:
+                item.add_report_section("call", "muse references", guest.pinned.details)
+                if not failed:
+                    pytest.fail(f"{guest.pinned.title}: a server or MTD user the test left "
+                                f"behind, or a leaked reference (see 'muse references')",
+                                pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

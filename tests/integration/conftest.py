@@ -78,26 +78,5 @@ def muse(vm: TestGuest) -> Iterator[MuseServers]:
             servers.stop(server)
 
 
-# Why /dev/muse is still pinned: the module's count, and who holds a MUSE file,
-# an MTD or a kernel stack in MUSE or MTD code.
-PINNED_BY = (
-    "echo \"muse refcnt $(cat /sys/module/muse/refcnt)\"; grep -w ^muse /proc/modules; "
-    "for f in /proc/[0-9]*/fd/*; do l=$(readlink $f 2>/dev/null) && case $l in "
-    "*muse*|*mtd*) echo \"$f -> $l\";; esac; done; "
-    "for t in /proc/[0-9]*/task/*; do grep -qE 'muse|mtd' $t/stack 2>/dev/null && "
-    "{ echo \"$t $(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack; }; done; "
-    "cat /proc/mtd; ps -eo pid,stat,etimes,cmd"
-)
-
-
-def unload_muse(vm: TestGuest, within: float = 120) -> None:
-    """Unload muse, retrying while a connection's exit work still pins it."""
-    result = vm.run(f"end=$(($(date +%s) + {int(within)})); "
-                    "until err=$(modprobe -r muse 2>&1); do "
-                    f"[ $(date +%s) -lt $end ] || {{ echo \"$err\"; {PINNED_BY}; exit 1; }}; "
-                    "sleep 0.5; done; ! test -e /dev/muse", timeout=within + 60)
-    assert result.ok, f"muse stays loaded after {within:.0f} s:\n{result.describe()}"
-
-
 def quote(text: str) -> str:
     return shlex.quote(text)
