@@ -20,13 +20,13 @@ PINNED_STATUS = 3
 
 def pinned_by(refcnt: str = REFCNT) -> str:
     """Who pins muse: its count, the files that hold a MUSE or MTD device, the tasks
-    with MUSE or MTD code on their kernel stack, the MTDs and the processes."""
+    with MUSE or MTD code on their kernel stack, the MTDs, the user processes."""
     return (f'echo "muse refcnt $(cat {refcnt})"; grep -w ^muse /proc/modules; '
             "for f in /proc/[0-9]*/fd/*; do l=$(readlink $f 2>/dev/null) && case $l in "
             '*muse*|*mtd*) echo "$f -> $l";; esac; done; '
             "for t in /proc/[0-9]*/task/*; do grep -qE 'muse|mtd' $t/stack 2>/dev/null && "
             '{ echo "$t $(cat $t/comm) $(cat $t/wchan)"; cat $t/stack; }; done; '
-            "cat /proc/mtd; ps -eo pid,pgid,stat,etimes,cmd")
+            "cat /proc/mtd; ps --ppid 2 -p 2 --deselect -o pid,pgid,stat,etimes,cmd")
 
 
 _COUNT = re.compile(r"^muse refcnt (\d+)$", re.M)
