@@ -36,6 +36,7 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check harness guest tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 prepare: deps venv
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS)

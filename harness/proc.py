@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -50,13 +51,21 @@ def run_logged(
 
 
 def run_group(cmd: list[str], timeout: float, cwd: Path, what: str,
-              env: dict[str, str] | None = None) -> int:
+              env: dict[str, str] | None = None, log: Path | None = None) -> int:
     """Run cmd in a process group of its own and wait; 124 when it exceeds timeout.
 
     On every way out (timeout, Ctrl-C, an error) the whole group goes: TERM,
-    then KILL after 15 s, so no pytest worker or QEMU outlives us.
+    then KILL after 15 s, so no pytest worker or QEMU outlives us. With log,
+    its stdout and stderr go there instead of ours.
     """
-    proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True, env=env)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else None
+        return _wait_group(subprocess.Popen(cmd, cwd=cwd, start_new_session=True, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT if out else None),
+                           timeout, what)
+
+
+def _wait_group(proc: subprocess.Popen[bytes], timeout: float, what: str) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -4,5 +4,5 @@ python3 -m guest.bench mtd /dev/mtdN ...   sequential erase/write/read, random p
 python3 -m guest.bench file DIR ...         file write (+fsync), remount, file read
 python3 -m guest.bench server [--profile F] the server's own cost per request, no kernel
 
-Each prints one line "BENCH {json}" that the host (harness/bench.py) parses.
+Each prints one line "BENCH {json}" that the host (harness/tools/bench/run.py) parses.
 """

@@ -23,7 +23,7 @@ Faults and power cuts (FAULTS.md):
   devices/powercut  PowerCutLayer: op numbering, oplog, torn op and stop
   seeding       seeded decisions keyed by (seed, what)
   oplog         the operation log format, writer and reader
-  torn          applying logged ops whole or torn (live cuts and replay)
+  devices/torn      applying logged ops whole or torn (live cuts and replay)
   injection     serve options and layer wiring
   control       the --control socket: JSON lines, served by a thread
   ctl           `ctl` client for the control socket

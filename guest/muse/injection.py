@@ -16,13 +16,13 @@ from .control import Controller, ControlServer
 from .devices.base import Device, FlashOps
 from .devices.faulty import FaultLayer
 from .devices.powercut import PowerCutLayer
+from .devices.torn import TORN_MODES, state_crc32
 from .errors import ConfigError
 from .faultconfig import PARAMS, FaultConfig, parse_assignments
 from .geometry import Geometry
 from .oplog import OpLogWriter
 from .seeding import rng
 from .stats import Stats
-from .torn import TORN_MODES, state_crc32
 
 log = logging.getLogger("muse")
 

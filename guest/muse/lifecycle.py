@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TextIO
 
+from ..contract import READY_LINE, RegisteredMtd
 from .control import Commands, ControlServer
 from .devices import Device, FlashOps, make_device
 from .devices.trivial import TrivialDevice
@@ -240,11 +241,8 @@ class Server:
         if self.cfg.ready_file:
             write_ready_file(self.cfg.ready_file, entries)
         for e in entries:
-            print(
-                f"muse: registered mtd{e.index} name={e.name} size={e.size} dev={e.dev}",
-                file=self.out,
-            )
-        print("muse: ready", file=self.out, flush=True)
+            print(RegisteredMtd(e.index, e.name, e.size, e.dev).line(), file=self.out)
+        print(READY_LINE, file=self.out, flush=True)
 
     def _registration_timeout(self, message: str) -> None:
         self.not_registered = message

@@ -35,11 +35,11 @@ from typing import Any
 
 from .devices import make_device
 from .devices.base import Device
+from .devices.torn import TORN_MODES, apply_op, apply_torn, state_crc32
 from .errors import ConfigError, OpError
 from .geometry import Geometry
 from .oplog import OpLogReader, Session, scan
 from .stores import FORMATS, Store, open_store
-from .torn import TORN_MODES, apply_op, apply_torn, state_crc32
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-from ..muse.torn import TORN_MODES
+from ..muse.devices.torn import TORN_MODES
 from .cutcheck import cutcheck
 from .fsmodel import read_record
 from .fsworkload import Workload

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from harness.guest import TestGuest
-from harness.ssh import GuestProcess
-
-REGISTERED = re.compile(r"^muse: registered mtd(\d+) name=(\S+) size=(\d+) dev=(\S+)", re.M)
-
-
-@dataclass
-class Mtd:
-    index: int
-    name: str
-    size: int
-    dev: str
+from guest.contract import RegisteredMtd, serve_command, start_server
+from harness.machine.ssh import GuestProcess
+from harness.pytest.testguest import TestGuest
 
 
 @dataclass
@@ -28,14 +18,14 @@ class MuseServer:
     """One guest server process and the MTDs the kernel registered for it."""
 
     proc: GuestProcess
-    mtds: list[Mtd] = field(default_factory=list)
+    mtds: list[RegisteredMtd] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     @property
-    def mtd(self) -> Mtd:
+    def mtd(self) -> RegisteredMtd:
         return self.mtds[0]
 
 
@@ -46,13 +36,9 @@ class MuseServers:
 
     def start(self, args: str, timeout: float = 180) -> MuseServer:
         """Start `python3 -m guest.muse serve ARGS`; return once it printed 'muse: ready'."""
-        proc = self.vm.spawn(f"exec python3 -m guest.muse serve {args}")
-        server = MuseServer(proc)
+        proc, mtds = start_server(self.vm.spawn, args, timeout)
+        server = MuseServer(proc, mtds)
         self.running.append(server)
-        proc.expect(r"^muse: ready", timeout)
-        server.mtds = [Mtd(int(m[0]), m[1], int(m[2]), m[3])
-                       for m in REGISTERED.findall(proc.text())]
-        assert server.mtds, f"server ready without registered MTDs:\n{proc.text()}"
         return server
 
     def stop(self, server: MuseServer, timeout: float = 120) -> int:
@@ -64,7 +50,7 @@ class MuseServers:
 
     def run_to_exit(self, args: str, timeout: float = 180) -> tuple[int, str]:
         """Run a server expected to exit on its own (a refused device, say)."""
-        proc = self.vm.spawn(f"exec python3 -m guest.muse serve {args}")
+        proc = self.vm.spawn(serve_command(args))
         status = proc.wait(timeout)
         return status, proc.text()
 

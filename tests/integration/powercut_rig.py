@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from guest.contract import NANDSIM_64MIB
 from guest.workloads.kernlog import classify
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 # nandsim's 64 MiB SLC chip cut to 16 MiB (128 blocks of 128 KiB, 2 KiB pages,
 # 64 bytes OOB, 512-byte subpages); the MUSE server serves the same geometry.
-NANDSIM = ("modprobe nandsim first_id_byte=0x20 second_id_byte=0xa2 third_id_byte=0x00 "
-           "fourth_id_byte=0x15 overridesize=7")
+NANDSIM = f"{NANDSIM_64MIB} overridesize=7"
 GEOMETRY = {"size": 16 << 20, "erasesize": 128 << 10, "writesize": 2048, "oobsize": 64,
             "subpagesize": 512}
 MUSE_GEOMETRY = "--type nand --size 16MiB --erasesize 128KiB --writesize 2048 --oobsize 64 " \

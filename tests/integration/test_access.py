@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 DROP_SYS_ADMIN = "setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin"
 

@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
+from guest import contract
 from harness.errors import GuestTimeout
-from harness.guest import TestGuest
-from harness.ssh import GuestProcess
+from harness.machine.ssh import GuestProcess
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers, quote
 
-PROBE = "python3 -m tests.integration.bugprobe"
+PROBE = "python3 -m guest.bugprobe"
 CTL = "/tmp/bugs.ctl"
 NAND = "--type nand --size 4MiB --writesize 2048 --oobsize 64 --erasesize 128KiB"
 NAND_INIT = ["TYPE=4", "FLAGS=1024", "SIZE=4194304", "WRITESIZE=2048", "ERASESIZE=131072",
@@ -64,10 +65,10 @@ def serve_with_control(muse: MuseServers, extra: str = "") -> str:
 def registration(vm: TestGuest, args: str, timeout: float = 180) -> tuple[str, str]:
     """Start a server and tell whether the kernel registered its device ('registered',
     then the server is stopped) or refused it ('exit N')."""
-    proc = vm.spawn(f"exec python3 -m guest.muse serve {args}")
+    proc = vm.spawn(contract.serve_command(args))
     deadline = time.monotonic() + timeout
     while proc.running():
-        if re.search(r"^muse: ready", proc.text(), re.M):
+        if contract.is_ready(proc.text()):
             vm.run(f"kill -TERM {proc.pid}")
             proc.wait(60)
             return "registered", proc.text()
@@ -83,8 +84,7 @@ def mtd_names(vm: TestGuest) -> list[str]:
 
 def mtd_table(vm: TestGuest) -> list[tuple[int, str]]:
     """(index, name) of every MTD in /proc/mtd."""
-    return [(int(n), name) for n, name in
-            re.findall(r'^mtd(\d+): \S+ \S+ "(.*)"$', vm.check("cat /proc/mtd").stdout, re.M)]
+    return [(m.index, m.name) for m in contract.proc_mtd(vm.check("cat /proc/mtd").stdout)]
 
 
 def rawserve(vm: TestGuest, params: list[str], extra: str = "") -> GuestProcess:
@@ -321,7 +321,8 @@ def faults(vm: TestGuest) -> Iterator[None]:
                     "fail_page_alloc/ignore-gfp-wait": "N", "fail_page_alloc/min-order": "0",
                     "fail_page_alloc/verbose": "0"})
     yield
-    if not vm.pool.tainted:     # a VM about to be replaced (failed test, splat) needs no reset
+    if vm.aftermath is None or not vm.aftermath.taint(failed=False):
+        # A VM about to be replaced (splat, dead, pinned) needs no reset.
         set_faults(vm, FAULT_DEFAULTS)
 
 
@@ -406,7 +407,7 @@ def test_io_alloc_failure(vm: TestGuest, muse: MuseServers) -> None:
 def test_registration_failure(vm: TestGuest) -> None:
     # mtdram takes MTD index 0, so the IDR needs a new node for MUSE's index: the first
     # slab allocation of add_mtd_device(), which runs in the init work's kworker.
-    vm.check("modprobe mtdram total_size=1024 erase_size=64")
+    vm.check(contract.mtdram_modprobe(1024, 64))
     set_faults(vm, {"failslab/task-filter": "Y", "failslab/ignore-gfp-wait": "N",
                     "failslab/verbose": "2", "failslab/interval": "1", "failslab/space": "0",
                     "failslab/times": "0", "failslab/probability": "100"})

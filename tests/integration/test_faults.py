@@ -16,7 +16,7 @@ import shlex
 import time
 from typing import Any
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServer, MuseServers
 

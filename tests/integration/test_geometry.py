@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.guest import TestGuest
+from guest import contract
+from harness.pytest.testguest import TestGuest
 
 from .geometry_cases import CASES, Case
 
@@ -17,7 +18,7 @@ from .geometry_cases import CASES, Case
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_invalid_geometry_is_refused(vm: TestGuest, case: Case) -> None:
     before = vm.check("cat /proc/mtd").stdout
-    proc = vm.spawn(f"exec python3 -m guest.muse serve {case.command} --register-timeout 30")
+    proc = vm.spawn(contract.serve_command(f"{case.command} --register-timeout 30"))
     verdict = proc.expect(r"^muse: (ready|error: .*)$", 120).group(1)
     assert verdict != "ready", f"{case.rule}: the kernel registered it:\n{proc.text()}"
     status = proc.wait(60)

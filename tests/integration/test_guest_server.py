@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.vm
 @pytest.fixture
 def harness(pytestconfig: pytest.Config) -> Callable[..., list[str]]:
     """The CLI command line for the session's base and flavour."""
-    def command(*args: str, logdir: Path) -> list[str]:
-        return [sys.executable, "-m", "harness.cli", *args[:1], f"--logdir={logdir}",
+    def command(*args: str, reports: Path) -> list[str]:
+        return [sys.executable, "-m", "harness.cli", *args[:1], f"--reports={reports}",
                 f"--base={pytestconfig.getoption('--base')}",
                 f"--flavour={pytestconfig.getoption('--flavour')}", *args[1:]]
     return command
@@ -45,7 +45,7 @@ def alive(pid: int) -> bool:
 def test_run_passes_exit_status_and_output(tmp_path: Path,
                                            harness: Callable[..., list[str]]) -> None:
     result = subprocess.run(harness("run", "--", "sh", "-c", "cat /proc/mtd; exit 3",
-                                    logdir=tmp_path),
+                                    reports=tmp_path),
                             capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 3, result.stderr
     assert result.stdout.startswith("dev:    size   erasesize  name")
@@ -65,7 +65,7 @@ def _wait_for_qemu(proc: subprocess.Popen[str]) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_no_qemu_left_after_interrupt_or_kill(tmp_path: Path, sig: signal.Signals,
                                               harness: Callable[..., list[str]]) -> None:
-    proc = subprocess.Popen(harness("run", "--", "sleep", "600", logdir=tmp_path),
+    proc = subprocess.Popen(harness("run", "--", "sleep", "600", reports=tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     pids: list[int] = []
     try:

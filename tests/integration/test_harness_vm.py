@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.build import KernelBuild
 from harness.errors import VMError
-from harness.guest import TestGuest
+from harness.kernel.build import KernelBuild
+from harness.pytest.testguest import TestGuest
 
 
 def test_guest_runs_our_kernel(vm: TestGuest, kernel_build: KernelBuild) -> None:
@@ -18,7 +18,7 @@ def test_guest_runs_our_kernel(vm: TestGuest, kernel_build: KernelBuild) -> None
 
 def test_guest_has_the_cpus_asked_for(vm: TestGuest, request: pytest.FixtureRequest) -> None:
     # Races between the kernel's work items and userspace need a second CPU to show.
-    assert vm.check("nproc").stdout.strip() == str(request.config.getoption("--vm-smp"))
+    assert vm.check("nproc").stdout.strip() == str(request.config.getoption("--smp"))
 
 
 def test_exit_status_and_streams(vm: TestGuest) -> None:

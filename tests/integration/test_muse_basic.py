@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from harness.guest import TestGuest
+from guest import contract
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 
@@ -118,7 +119,7 @@ def test_kernel_mtdparts_still_works_after_muse_devices(vm: TestGuest,
                                                         muse: MuseServers) -> None:
     """The kernel's own mtdparts= list survives MUSE devices parsing their PARTSCMDLINE."""
     def mtdram_partitions() -> list[str]:
-        vm.check("modprobe mtdram total_size=1024 erase_size=64")
+        vm.check(contract.mtdram_modprobe(1024, 64))
         try:
             return re.findall(r'"(kp[ab])"', vm.check("cat /proc/mtd").stdout)
         finally:

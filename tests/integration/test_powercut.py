@@ -34,7 +34,8 @@ import time
 
 import pytest
 
-from harness.guest import TestGuest
+from guest import contract
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 from .powercut_rig import (
@@ -210,13 +211,10 @@ def test_ubifs_survives_ubi_power_cut_emulation_on_nandsim(vm: TestGuest,
     rig, figures = Rig(vm), Figures("nandsim-control")
     vm.check(NANDSIM)
     try:
-        found = re.search(r'^mtd(\d+): \S+ \S+ "NAND simulator partition 0"$',
-                          vm.check("cat /proc/mtd").stdout, re.M)
-        assert found, "nandsim registered no MTD"
-        mtd = int(found.group(1))
-        keys = list(GEOMETRY)
-        values = vm.check(f"cd /sys/class/mtd/mtd{mtd} && cat {' '.join(keys)}").stdout.split()
-        assert dict(zip(keys, map(int, values), strict=True)) == GEOMETRY
+        mtd = contract.mtd_index(vm.check("cat /proc/mtd").stdout, contract.NANDSIM_NAME)
+        assert mtd is not None, "nandsim registered no MTD"
+        assert contract.parse_geometry(vm.check(contract.geometry_command(mtd)).stdout) \
+            == GEOMETRY
         dbg = "/sys/kernel/debug/ubi/ubi5"
         pending: tuple[str, Cycle] | None = None
         for k in range(1, cycles + 2):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from harness.guest import TestGuest
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 

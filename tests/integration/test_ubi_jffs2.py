@@ -10,12 +10,11 @@ import math
 import re
 from collections.abc import Callable
 
-from harness.guest import TestGuest
+from guest import contract
+from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
 
-NANDSIM = "modprobe nandsim first_id_byte=0x20 second_id_byte=0xa2 third_id_byte=0x00 " \
-          "fourth_id_byte=0x15"
 WRITE_FILES = (
     "mkdir -p {mnt}/d && for i in $(seq 1 12); do "
     "head -c $((i * 7919)) /dev/urandom > {mnt}/d/f$i; done && sync && "
@@ -28,16 +27,13 @@ UBINFO_KEYS = ("Logical eraseblock size", "Total amount of logical eraseblocks",
 
 
 def mtd_index(vm: TestGuest, name: str) -> int:
-    match = re.search(rf'^mtd(\d+): \S+ \S+ "{re.escape(name)}"$',
-                      vm.check("cat /proc/mtd").stdout, re.M)
-    assert match, f"{name} not in /proc/mtd"
-    return int(match.group(1))
+    index = contract.mtd_index(vm.check("cat /proc/mtd").stdout, name)
+    assert index is not None, f"{name} not in /proc/mtd"
+    return index
 
 
 def geometry(vm: TestGuest, n: int) -> dict[str, int]:
-    keys = ("size", "erasesize", "writesize", "oobsize", "subpagesize")
-    values = vm.check(f"cd /sys/class/mtd/mtd{n} && cat {' '.join(keys)}").stdout.split()
-    return dict(zip(keys, map(int, values), strict=True))
+    return contract.parse_geometry(vm.check(contract.geometry_command(n)).stdout)
 
 
 def ubi_cycle(vm: TestGuest, n: int, ubi: int, tag: str,
@@ -58,9 +54,9 @@ def ubi_cycle(vm: TestGuest, n: int, ubi: int, tag: str,
 
 
 def test_ubi_and_ubifs_on_muse_nand_match_nandsim(vm: TestGuest, muse: MuseServers) -> None:
-    vm.check(NANDSIM)
+    vm.check(contract.NANDSIM_64MIB)
     try:
-        sim = mtd_index(vm, "NAND simulator partition 0")
+        sim = mtd_index(vm, contract.NANDSIM_NAME)
         geo = geometry(vm, sim)
         control = ubi_cycle(vm, sim, 1, "nandsim", lambda: sim)
     finally:
@@ -94,9 +90,9 @@ def jffs2_cycle(vm: TestGuest, n: int, tag: str) -> None:
 
 
 def test_jffs2_on_muse_nor_matches_mtdram(vm: TestGuest, muse: MuseServers) -> None:
-    vm.check("modprobe mtdram total_size=4096 erase_size=64")
+    vm.check(contract.mtdram_modprobe(4096, 64))
     try:
-        jffs2_cycle(vm, mtd_index(vm, "mtdram test device"), "mtdram")
+        jffs2_cycle(vm, mtd_index(vm, contract.MTDRAM_NAME), "mtdram")
     finally:
         vm.run("umount /mnt/mtdram; rmmod mtdram")
     server = muse.start("--type nor --size 4MiB --erasesize 64KiB --name musenor")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import edit_loop_seconds
-from harness.benchchart import draw
-from harness.benchstats import (
+from harness.tools.bench.chart import draw
+from harness.tools.bench.run import edit_loop_seconds
+from harness.tools.bench.stats import (
     BenchError,
     Sample,
     aggregate,

@@ -1,4 +1,4 @@
-"""muse-harness bugs: Found-by lines, the two-column table and its verdict (harness/bugs.py)."""
+"""muse-harness bugs (harness/tools/bugs.py): Found-by lines, the two-column table, the verdict."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bugs import TEST_FILE, Bug, bugs_of, fix_patches, summarize, table, write_reports
 from harness.paths import REPO
-from harness.report import junit_outcomes
+from harness.tools.bugs import TEST_FILE, Bug, bugs_of, fix_patches, summarize, table, write_reports
+from harness.tools.junit import junit_outcomes
 
 T = "tests/integration/test_bugs.py::"
 PATCH = """From 0 Mon Sep 17 00:00:00 2001
@@ -101,7 +101,7 @@ def test_failed_call_then_teardown_error_counts_as_failed(tmp_path: Path) -> Non
 
 def test_table_only_rebuilds_from_the_last_run(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import bugs
+    from harness.tools import bugs
 
     for column, outcome in (("as_posted", "<failure/>"), ("with_fixes", "")):
         (tmp_path / "bugs" / column).mkdir(parents=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import _changed_since, _config_current, kconfig_deps, module_targets
+from harness.kernel.incremental import changed_since, config_current, kconfig_deps, module_targets
 
 AUTO_CONF_CMD = """\
 deps_config := \\
@@ -61,15 +61,15 @@ def test_config_stands_until_fragments_or_a_kconfig_change(tmp_path: Path,
     for name in ("fs/fuse/Kconfig", "Kconfig"):
         (tree / name).write_text("config X\n")
         os.utime(tree / name, ns=(1, 1))
-    assert not _config_current(tree, builddir, "key")      # no .config yet
+    assert not config_current(tree, builddir, "key")      # no .config yet
     (builddir / ".config").write_text("CONFIG_X=y\n")
     (builddir / "config-key").write_text("key")
     (builddir / "include/config").mkdir(parents=True)
     (builddir / "include/config/auto.conf.cmd").write_text(AUTO_CONF_CMD)
-    assert _config_current(tree, builddir, "key")
-    assert not _config_current(tree, builddir, "other fragments")
+    assert config_current(tree, builddir, "key")
+    assert not config_current(tree, builddir, "other fragments")
     (tree / "fs/fuse/Kconfig").write_text("config X\nconfig MUSE\n")  # newer than .config
-    assert not _config_current(tree, builddir, "key")
+    assert not config_current(tree, builddir, "key")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -89,9 +89,9 @@ def test_changed_since_the_last_build_compares_commits(tmp_path: Path, builddir:
     (tree / "fs/fuse/muse.c").write_text("two\n")
     _git(tree, "commit", "-q", "-am", "b")
     second = _git(tree, "rev-parse", "HEAD")
-    assert _changed_since(tree, builddir, second) is None   # never built here
+    assert changed_since(tree, builddir, second) is None   # never built here
     (builddir / "built-commit").write_text(first)
     (builddir / "vmlinux").write_text("")
-    assert _changed_since(tree, builddir, second) == {"fs/fuse/muse.c"}
-    assert _changed_since(tree, builddir, first) == set()
-    assert _changed_since(tree, builddir, None) is None    # a user tree: make decides
+    assert changed_since(tree, builddir, second) == {"fs/fuse/muse.c"}
+    assert changed_since(tree, builddir, first) == set()
+    assert changed_since(tree, builddir, None) is None    # a user tree: make decides

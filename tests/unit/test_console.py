@@ -1,4 +1,4 @@
-"""Unit tests for harness.console against captured and synthetic console logs."""
+"""Unit tests for harness.verdict.splats against captured and synthetic console logs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.console import (
+from harness.verdict.splats import (
     ConsoleScanner,
     Kind,
     Splat,
-    between_markers,
     scan_text,
     strip_timestamp,
 )
@@ -477,67 +476,6 @@ def test_report_is_bounded_and_marker_ends_it() -> None:
     assert bug.text == "BUG: workqueue lockup\ndetail"
     with pytest.raises(ValueError):
         ConsoleScanner(max_lines=0)
-
-
-def _exact_between(text: str, start_line: str, end_line: str | None) -> str:
-    """Independent reference: substring after the START line up to the END line."""
-    begin = text.index("\n", text.index(start_line)) + 1
-    if end_line is None:
-        return text[begin:]
-    return text[begin : text.rindex("\n", 0, text.index(end_line, begin)) + 1]
-
-
-def test_between_markers_exact_text() -> None:
-    text = read("markers_warning.log").decode()
-    assert text.count("\r\n") == text.count("\n")
-    for test_id, ended in [
-        ("test_muse::test_open_close", True),
-        ("test_muse::test_write_past_end", True),
-        ("test_muse::test_open_close_again", False),
-    ]:
-        expected = _exact_between(
-            text,
-            f"MUSE-HARNESS: START {test_id}\r",
-            f"MUSE-HARNESS: END {test_id}\r" if ended else None,
-        )
-        assert between_markers(text, test_id) == expected
-    section = between_markers(text, "test_muse::test_open_close")
-    assert section.count("\r\n") == 2 and "muse: mtd0: unregistered" in section
-    assert "cut here" in between_markers(text, "test_muse::test_write_past_end")
-    assert between_markers(text, "test_muse::test_open_close_again").endswith("writesize 512)\r\n")
-    assert between_markers(text, "test_muse::test_open") == ""
-    assert between_markers(text, "no-such-test") == ""
-
-
-def test_between_markers_small_cases() -> None:
-    text = (
-        "a\nMUSE-HARNESS: START t1\nb\n[    1.000000] MUSE-HARNESS: END t1\nc\n"
-        "MUSE-HARNESS: START t1\nd\ne"
-    )
-    # A rerun of the same id: the last START wins; no END runs to the end.
-    assert between_markers(text, "t1") == "d\ne"
-    assert between_markers(text.replace("START t1\nd", "START t2\nd"), "t1") == "b\n"
-    assert between_markers("MUSE-HARNESS: START x\nMUSE-HARNESS: END x\n", "x") == ""
-
-
-def test_scanner_sections_and_splats_between() -> None:
-    scanner = ConsoleScanner()
-    scanner.feed(read("markers_warning.log"))
-    scanner.flush()
-    text = read("markers_warning.log").decode().replace("\r\n", "\n")
-    for test_id in [
-        "test_muse::test_open_close",
-        "test_muse::test_write_past_end",
-        "test_muse::test_open_close_again",
-    ]:
-        assert scanner.text_between(test_id) == between_markers(text, test_id)
-    (warning,) = scanner.splats
-    assert scanner.splats_between("test_muse::test_write_past_end") == [warning]
-    assert scanner.splats_between("test_muse::test_open_close") == []
-    assert scanner.splats_between("missing") == [] and scanner.text_between("missing") == ""
-    start, end = scanner.section("test_muse::test_open_close_again") or (0, 0)
-    assert end == len(scanner.lines) and scanner.lines[start - 1].endswith("again")
-    assert scanner.section("missing") is None
 
 
 @pytest.mark.parametrize(

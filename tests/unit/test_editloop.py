@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import editloop
-from harness.kconfig import flavour, load_flavours
+from harness.kernel.kconfig import flavour, load_flavours
 from harness.proc import file_lock
+from harness.tools import editloop
 
 
 def test_scratch_copy_gets_a_flavour_of_its_own(tmp_path: Path,

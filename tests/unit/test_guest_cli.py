@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from guest import contract
 from guest.muse import cli, lifecycle
 from guest.muse import protocol as p
 from guest.muse.errors import DeviceUnavailable
@@ -113,12 +114,18 @@ def test_full_lifecycle(tmp_path):
     fake_register(child.sysfs, child.dev, 5, "boot", 1 << 20, pid)
     fake_register(child.sysfs, child.dev, 3, "someone-else", 1 << 20, pid + 100000)
     fake_register(child.sysfs, child.dev, 6, "rest", 3 << 20, pid)
-    assert child.lines_until("muse: ready") == [
+    lines = child.lines_until("muse: ready")
+    assert lines == [
         f"muse: registered mtd4 name=clinand size={4 << 20} dev={child.dev}/mtd4",
         f"muse: registered mtd5 name=boot size={1 << 20} dev={child.dev}/mtd5",
         f"muse: registered mtd6 name=rest size={3 << 20} dev={child.dev}/mtd6",
         "muse: ready",
     ]
+    # What the host reads of it (guest/contract.py).
+    output = "\n".join(lines)
+    assert contract.is_ready(output)
+    assert [(m.index, m.name, m.size) for m in contract.registered(output)] == [
+        (4, "clinand", 4 << 20), (5, "boot", 1 << 20), (6, "rest", 3 << 20)]
     doc = json.loads(ready.read_text())
     assert doc["pid"] == pid
     assert [(m["index"], m["name"], m["dev"]) for m in doc["mtd"]] == [

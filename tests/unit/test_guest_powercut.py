@@ -17,6 +17,7 @@ from guest.muse.devices import FlashOps, make_device
 from guest.muse.devices.base import Device
 from guest.muse.devices.faulty import FaultLayer
 from guest.muse.devices.powercut import PowerCutLayer
+from guest.muse.devices.torn import TORN_MODES, apply_op, apply_torn, tear
 from guest.muse.errors import ConfigError, OpError, PowerCut
 from guest.muse.fakekernel import FakeKernel, ServerThread, socket_pair
 from guest.muse.faultconfig import FaultConfig
@@ -28,7 +29,6 @@ from guest.muse.replay import replay
 from guest.muse.session import Session, StopReason
 from guest.muse.stats import Stats
 from guest.muse.stores import Store, open_store
-from guest.muse.torn import TORN_MODES, apply_op, apply_torn, tear
 
 from .test_guest_cli import Child
 

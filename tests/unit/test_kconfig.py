@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.kconfig import load_flavours, parse_config, requested, validate
+from harness.kernel.kconfig import load_flavours, parse_config, requested, validate
 from harness.paths import FLAVOURS_FILE
 
 

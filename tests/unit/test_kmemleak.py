@@ -1,11 +1,11 @@
-"""kmemleak report parsing (harness/kmemleak.py): a report captured on the debug kernel, and
+"""kmemleak report parsing (harness/verdict/kmemleak.py): a report captured on the debug kernel, and
 a hand-written one with two objects and module frames."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.kmemleak import SCAN_COMMAND, parse_report, report_between_markers
+from harness.verdict.kmemleak import SCAN_COMMAND, parse_report, report_between_markers
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kmemleak"
 

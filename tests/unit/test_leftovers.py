@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.leftovers import PINNED_STATUS, parse_pinned, settle_command
+from harness.verdict.leftovers import PINNED_STATUS, parse_pinned, settle_command
 
 
 def settle(refcnt: Path, live: list[int] | None = None,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import series as series_mod
 from harness.errors import SeriesError
-from harness.series import Series, apply_series, read_series
-from harness.source import Source
+from harness.kernel import series as series_mod
+from harness.kernel.series import Series, apply_series, read_series
+from harness.kernel.source import Source
 
 PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: Test Author <test@example.invalid>
@@ -122,7 +122,7 @@ def test_failing_patch_names_patch_and_hunk(fake_tree: Source, tmp_path: Path) -
 
 def test_applied_series_does_not_make_the_pristine_tree_carry_muse(fake_tree: Source,
                                                                    tmp_path: Path) -> None:
-    from harness.source import _pristine_has_muse
+    from harness.kernel.source import _pristine_has_muse
 
     adds_muse = tmp_path / "0001-muse.patch"
     adds_muse.write_text(

@@ -1,12 +1,12 @@
-"""harness/testmods.py: the test modules build in the build directory, not the repo."""
+"""harness/kernel/testmods.py: the test modules build in the build directory, not the repo."""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
 
+from harness.kernel.testmods import build_testmods, module_sources
 from harness.paths import TESTMODS_DIR
-from harness.testmods import build_testmods, module_sources
 
 
 def test_sources_are_the_modules_and_their_kbuild() -> None:

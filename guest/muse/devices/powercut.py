@@ -17,8 +17,8 @@ import threading
 
 from ..errors import ConfigError, PowerCut
 from ..oplog import ERASE, MARKBAD, PROGRAM, Op, OpLogWriter
-from ..torn import TORN_MODES, apply_op, apply_torn
 from .base import Device, DeviceLayer
+from .torn import TORN_MODES, apply_op, apply_torn
 
 _NONE = memoryview(b"")
 

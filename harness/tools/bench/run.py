@@ -14,15 +14,32 @@ are printed with where the figures stand.
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
 import shlex
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.benchstats import (
+from guest.contract import (
+    MTDRAM_NAME,
+    NANDSIM_64MIB,
+    NANDSIM_NAME,
+    NotRegistered,
+    geometry_command,
+    mtd_index,
+    mtdram_modprobe,
+    parse_geometry,
+    start_server,
+)
+from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
+from harness.machine.rootfs import GUEST, Rootfs, build_rootfs
+from harness.machine.ssh import GuestProcess
+from harness.machine.vm import VM
+from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
+from harness.proc import say
+from harness.tools.bench.stats import (
     BenchError,
     BootPhases,
     Sample,
@@ -34,19 +51,8 @@ from harness.benchstats import (
     samples_from,
     table,
 )
-from harness.build import BuildRequest, KernelBuild, build_kernel
-from harness.console import scan_text
-from harness.proc import say
-from harness.rootfs import GUEST, Rootfs, build_rootfs
-from harness.ssh import GuestProcess
-from harness.vm import VM
+from harness.tools.common import Subparsers, kernel_request
 
-# 64 MiB, 2 KiB pages, 128 KiB eraseblocks, 64 B OOB: a geometry nandsim and MUSE share.
-NANDSIM = ("modprobe nandsim first_id_byte=0x20 second_id_byte=0xa2 third_id_byte=0x00 "
-           "fourth_id_byte=0x15")
-NANDSIM_NAME = "NAND simulator partition 0"
-MTDRAM_NAME = "mtdram test device"
-REGISTERED = re.compile(r"^muse: registered mtd(\d+) ", re.M)
 UBIFS_OPTIONS = "compr=none"
 COMMAND_TIMEOUT = 1800.0
 
@@ -92,33 +98,32 @@ class Bench:
         return result.stdout
 
     def mtd_index(self, name: str) -> int:
-        match = re.search(rf'^mtd(\d+): \S+ \S+ "{re.escape(name)}"$',
-                          self.check("cat /proc/mtd"), re.M)
-        if not match:
+        index = mtd_index(self.check("cat /proc/mtd"), name)
+        if index is None:
             raise BenchError(f"{name!r} is not in /proc/mtd")
-        return int(match.group(1))
+        return index
 
     def geometry(self, index: int) -> dict[str, int]:
-        keys = ("size", "erasesize", "writesize", "oobsize", "subpagesize")
-        values = self.check(f"cd /sys/class/mtd/mtd{index} && cat {' '.join(keys)}").split()
-        return dict(zip(keys, map(int, values), strict=True))
+        return parse_geometry(self.check(geometry_command(index)))
 
     def start_muse(self, tag: str, args: str) -> int:
         python = "python3"
         if self.opts.profile:
             python += f" -m cProfile -o /tmp/profile-{tag}.out"
-        proc = self.vm.spawn(f"exec {python} -m guest.muse serve {args}")
-        self.servers[tag] = proc
-        proc.expect(r"^muse: ready", 300)
-        match = REGISTERED.search(proc.text())
-        if not match:
-            raise BenchError(f"MUSE {tag} ready without a registered MTD:\n{proc.text()}")
-        return int(match.group(1))
+        def spawn(command: str) -> GuestProcess:
+            self.servers[tag] = self.vm.spawn(command)
+            return self.servers[tag]
+
+        try:
+            _, mtds = start_server(spawn, args, 300, python=python)
+        except NotRegistered as exc:
+            raise BenchError(f"MUSE {tag}: {exc}") from None
+        return mtds[0].index
 
     # -- phases
     def devices(self) -> dict[str, dict[str, int]]:
         """Load nandsim and mtdram, start their MUSE peers; side -> MTD index per workload."""
-        self.check(NANDSIM)
+        self.check(NANDSIM_64MIB)
         sim = self.mtd_index(NANDSIM_NAME)
         geo = self.geometry(sim)
         shift = (geo["writesize"] // geo["subpagesize"]).bit_length() - 1
@@ -126,7 +131,7 @@ class Bench:
             f"--type nand --name musebench-nand --size {geo['size']} "
             f"--erasesize {geo['erasesize']} --writesize {geo['writesize']} "
             f"--oobsize {geo['oobsize']} --subpage-shift {shift}"))
-        self.check(f"modprobe mtdram total_size={self.opts.ram_kib} erase_size=128")
+        self.check(mtdram_modprobe(self.opts.ram_kib, 128))
         ram = self.mtd_index(MTDRAM_NAME)
         muse_ram = self.start_muse("ram", (
             f"--type ram --name musebench-ram --size {self.opts.ram_kib}KiB "
@@ -230,7 +235,7 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
         bench.ubifs(devices)
         bench.stop_servers()
         assert vm.console is not None
-        splats = scan_text(vm.console.text())
+        splats = vm.console.splats_between(0, None)
         if splats:
             raise BenchError(f"kernel splat during the benchmark: {splats[0].title}")
         accel = vm.accel.name
@@ -260,7 +265,7 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
     for tag, text in bench.profiles.items():
         (opts.reports / f"{opts.output}-profile-{tag}.txt").write_text(text)
     chart = opts.reports / f"{opts.output}.png"
-    from harness.benchchart import draw
+    from harness.tools.bench.chart import draw
 
     draw(figures, chart, title=f"MUSE vs in-kernel, {kernel.release}, {accel}, "
                                f"medians of {opts.repeats}")
@@ -272,3 +277,30 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
         print("  " + goal.line())
     say(f"results in {out} and {chart}")
     return result
+
+
+def main(args: argparse.Namespace) -> int:
+    run_bench(BenchOptions(
+        reports=args.reports.resolve(), request=kernel_request(args), repeats=args.repeat,
+        region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
+        boots=args.boots, profile=args.profile, output=args.output, smp=args.smp,
+        memory_mb=args.memory))
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("bench", help="MUSE against nandsim and mtdram in one VM; boot time; "
+                                     "reports/bench.json and bench.png")
+    add_kernel_opts(p.add_argument)
+    add_jobs_opt(p.add_argument)
+    add_vm_opts(p.add_argument)
+    add_reports_opt(p.add_argument)
+    p.add_argument("--repeat", type=int, default=5, help="repeats per workload (medians)")
+    p.add_argument("--region", default="16MiB", help="raw MTD bytes per run")
+    p.add_argument("--file-size", default="8MiB", help="UBIFS file size")
+    p.add_argument("--random-seconds", type=float, default=2.0, help="random read phase")
+    p.add_argument("--boots", type=int, default=3, help="extra boots for the boot median")
+    p.add_argument("--profile", action="store_true",
+                   help="run the MUSE servers under cProfile; save the top entries")
+    p.add_argument("--output", default="bench", help="file name stem in --reports")
+    p.set_defaults(func=main)

@@ -1,10 +1,11 @@
-"""pytest plugin (entry point pytest11): fixtures, markers and splat checks.
+"""pytest plugin (entry point pytest11): options, fixtures, markers, the test's failure.
 
 Fixtures: kernel_build, guest_rootfs, vm (a TestGuest: the per-worker VM,
-bracketed by kmsg markers) and run (vm.run). A kernel splat in a test's
-console slice fails the test and attaches the slice; so does a dead or hung
-VM, which is then rebooted for the next test. Under CI=true a skipped VM
-test counts as a failure.
+bracketed by kmsg markers) and run (vm.run). At a test's end the plugin takes
+the TestGuest's Aftermath, hands it to the pool (which decides whether the VM
+serves on), saves the console slice and kmemleak report, and fails the test
+on the aftermath's problems: a splat, a kmemleak report, a leftover holding
+muse, a VM that died. Under CI=true a skipped VM test counts as a failure.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import KernelBuild
-from harness.guest import PoolOptions, TestGuest, VMPool
+from harness.kernel.build import KernelBuild
+from harness.machine.rootfs import Rootfs, build_rootfs
+from harness.machine.ssh import CommandResult
+from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import restore_sigint
-from harness.rootfs import Rootfs, build_rootfs
-from harness.ssh import CommandResult
+from harness.pytest.pool import PoolOptions, VMPool
+from harness.pytest.testguest import TestGuest
+from harness.verdict.aftermath import Aftermath
 
 POOL_KEY = pytest.StashKey[VMPool]()
 GUEST_KEY = pytest.StashKey[TestGuest]()
@@ -30,13 +34,13 @@ GUEST_KEY = pytest.StashKey[TestGuest]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("muse-harness")
-    group.addoption("--base", default="6.1", help="kernel base with a series in kernel/series/")
-    group.addoption("--flavour", default="default", help="kernel flavour (kernel/flavours.toml)")
-    group.addoption("--kernel-src", default=None, help="your own kernel tree (never written to)")
-    group.addoption("--as-posted", action="store_true",
-                    help="build the series without its fix patches")
-    group.addoption("--mutation", default=None,
-                    help="build with kernel/mutations/<base>/<name>.patch on top (mutation check)")
+    add_kernel_opts(group.addoption)
+    add_vm_opts(group.addoption)
+    add_reports_opt(group.addoption)
+    group.addoption("--extra-patch", type=Path, action="append", default=[],
+                    help="a patch to apply on top of the series (a mutant); repeatable")
+    group.addoption("--build-as", default="extra",
+                    help="build directory suffix for kernels with --extra-patch")
     group.addoption("--muse-cycles", type=int, default=100,
                     help="connect/disconnect cycles of the teardown soak tests")
     group.addoption("--powercut-cycles", type=int, default=2,
@@ -44,9 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(and twice as many replayed cut points)")
     group.addoption("--powercut-seed", type=int, default=1,
                     help="power-cut torture: base seed of workloads and cut points")
-    group.addoption("--vm-smp", type=int, default=2, help="guest CPUs")
-    group.addoption("--vm-memory", type=int, default=1024, help="guest memory in MiB")
-    group.addoption("--reports", default="reports", help="where consoles and session data go")
     group.addoption("--flavours", default=None,
                     help="comma-separated flavours to run; tests marked for another flavour "
                          "are deselected (make test: default,partmaster, no debug build)")
@@ -75,8 +76,9 @@ def _pool(config: pytest.Config) -> VMPool:
         config.stash[POOL_KEY] = VMPool(PoolOptions(
             base=config.getoption("--base"), flavour=config.getoption("--flavour"),
             kernel_src=Path(src) if src else None, as_posted=config.getoption("--as-posted"),
-            mutation=config.getoption("--mutation"),
-            smp=config.getoption("--vm-smp"), memory_mb=config.getoption("--vm-memory"),
+            extra_patches=tuple(Path(p).resolve() for p in config.getoption("--extra-patch")),
+            build_as=config.getoption("--build-as"),
+            smp=config.getoption("--smp"), memory_mb=config.getoption("--memory"),
             logdir=_reports(config) / "consoles", worker=_worker()))
     return config.stash[POOL_KEY]
 
@@ -126,7 +128,7 @@ def guest_rootfs(pytestconfig: pytest.Config) -> Rootfs:
 def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
     pool = _pool(request.config)
     machine = pool.get(_flavour_of(request.node), _kernel_args_of(request.node))
-    guest = TestGuest(pool, machine, re.sub(r"\s+", "_", request.node.nodeid))
+    guest = TestGuest(machine, re.sub(r"\s+", "_", request.node.nodeid), kmemleak=pool.kmemleak)
     request.node.stash[GUEST_KEY] = guest
     yield guest
 
@@ -151,34 +153,28 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     finally:
         guest = item.stash.get(GUEST_KEY, None)
         if guest is not None:
-            text, splats = guest.finish()
-            path = _reports(item.config) / "consoles" / _slice_name(item.nodeid)
-            path.write_text(text)
-            if failed and not guest.pool.tainted:
-                # A failed test may leave stale MTDs, stuck requests or armed fault
-                # injection behind: the next test gets a fresh VM.
-                guest.pool.tainted = f"{item.nodeid} failed"
-            if failed or splats:
-                item.add_report_section("call", "guest console", text)
-            if guest.leaks or guest.kmemleak_error:
-                leak_path = path.with_suffix(".kmemleak.txt")
-                leak_path.write_text(guest.leak_report or guest.kmemleak_error)
-                item.add_report_section("call", "kmemleak", guest.leak_report
-                                        or guest.kmemleak_error)
-            if splats and not failed:
-                kinds = ", ".join(f"{s.kind.name}: {s.title}" for s in splats)
-                pytest.fail(f"kernel splat during the test ({kinds}); console slice in {path}",
-                            pytrace=False)
-            if (guest.leaks or guest.kmemleak_error) and not failed:
-                what = "; ".join(leak.title for leak in guest.leaks) or guest.kmemleak_error
-                pytest.fail(f"kmemleak after the test: {what}; report in {leak_path}",
-                            pytrace=False)
-            if guest.pinned:
-                item.add_report_section("call", "muse references", guest.pinned.details)
-                if not failed:
-                    pytest.fail(f"{guest.pinned.title}: a server or MTD user the test left "
-                                f"behind, or a leaked reference (see 'muse references')",
-                                pytrace=False)
+            aftermath = guest.finish()
+            _pool(item.config).release(aftermath, failed)
+            _judge(item, aftermath, failed)
+
+
+def _judge(item: pytest.Item, aftermath: Aftermath, failed: bool) -> None:
+    """Keep the test's console slice and kmemleak report; fail it on its problems."""
+    path = _reports(item.config) / "consoles" / _slice_name(item.nodeid)
+    path.write_text(aftermath.console)
+    saved = [str(path)]
+    problems = aftermath.problems()
+    if failed or problems:
+        item.add_report_section("call", "guest console", aftermath.console)
+    if aftermath.kmemleak_text:
+        leak_path = path.with_suffix(".kmemleak.txt")
+        leak_path.write_text(aftermath.kmemleak_text)
+        saved.append(str(leak_path))
+        item.add_report_section("call", "kmemleak", aftermath.kmemleak_text)
+    if aftermath.pinned:
+        item.add_report_section("call", "muse references", aftermath.pinned.details)
+    if problems and not failed:
+        pytest.fail(f"{'; '.join(problems)}; saved: {', '.join(saved)}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -200,7 +196,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     pool.close()
     data = {
         "worker": _worker(), "accel": pool.accel, "accel_reason": pool.accel_reason,
-        "boot_seconds": pool.boot_times, "finished": time.time(),
+        "boot_seconds": pool.boot_times, "vm_retired": pool.retired, "finished": time.time(),
         "kernels": {name: k.summary() for name, k in pool.kernels.items()},
         "rootfs": str(pool.rootfs.image) if pool.rootfs else None,
     }

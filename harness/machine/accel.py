@@ -14,9 +14,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.machine.qemu import x86_64
 from harness.paths import cache_dir
 from harness.proc import file_lock, say
-from harness.qemu import x86_64
 
 PROBE_TIMEOUT = 30
 

@@ -26,15 +26,15 @@ import random
 import zlib
 from collections.abc import Iterator
 
-from . import mtdabi
-from .devices.base import Device, decode_mode
-from .devices.nand import NandDevice
-from .errors import OpError
-from .geometry import BBM_BYTES
-from .oplog import ERASE, MARKBAD, PROGRAM, Op
-from .protocol import IO_INBAND
-from .seeding import rng
-from .stores import Store
+from .. import mtdabi
+from ..errors import OpError
+from ..geometry import BBM_BYTES
+from ..oplog import ERASE, MARKBAD, PROGRAM, Op
+from ..protocol import IO_INBAND
+from ..seeding import rng
+from ..stores import Store
+from .base import Device, decode_mode
+from .nand import NandDevice
 
 TORN_MODES = ("prefix", "bits")
 

@@ -1,7 +1,8 @@
 """Phase 5: boot the kernel and the root filesystem under QEMU and drive the guest.
 
-The serial console is read by pexpect in a thread, written whole to a log
-file and scanned for splats as it streams. Ready means SSH answers. QEMU dies
+The serial console is read by pexpect in a thread into a Console
+(console.py): written whole to a log file and scanned for splats as it
+streams. Ready means SSH answers. QEMU dies
 with us on every path: close() on normal exit and on exceptions (Ctrl-C
 included), an atexit hook for VMs left open, and PR_SET_PDEATHSIG when the
 harness process itself is killed.
@@ -22,14 +23,15 @@ from pathlib import Path
 
 import pexpect
 
-from harness.accel import Accel, choose_accel
-from harness.build import KernelBuild
-from harness.console import ConsoleScanner, Kind, Splat
 from harness.errors import VMError
+from harness.kernel.build import KernelBuild
+from harness.machine.accel import Accel, choose_accel
+from harness.machine.console import Console
+from harness.machine.qemu import x86_64
+from harness.machine.rootfs import GUEST, Rootfs
+from harness.machine.ssh import CommandResult, GuestProcess, GuestSSH
 from harness.paths import REPO
-from harness.qemu import x86_64
-from harness.rootfs import GUEST, Rootfs
-from harness.ssh import CommandResult, GuestProcess, GuestSSH
+from harness.verdict.splats import Kind, Splat
 
 TCG_FACTOR = 4.0
 FATAL = (Kind.OOPS, Kind.GPF, Kind.PANIC)
@@ -64,81 +66,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-class Console:
-    """The guest's serial console: log file, decoded text and live splat scan."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = path.open("wb")
-        self._chunks: list[str] = []
-        self._size = 0
-        self._cond = threading.Condition()
-        self._scanner = ConsoleScanner()
-        self.splats: list[Splat] = []
-        self.last_output = time.monotonic()
-        # (monotonic time, text size after the chunk): when each part of the boot showed.
-        self.arrivals: list[tuple[float, int]] = []
-
-    def feed(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.flush()
-        text = data.decode(errors="replace").replace("\r\n", "\n")
-        with self._cond:
-            found = self._scanner.feed(text)
-            self._chunks.append(text)
-            self._size += len(text)
-            self.splats.extend(found)
-            self.last_output = time.monotonic()
-            if len(self.arrivals) < 100_000:
-                self.arrivals.append((self.last_output, self._size))
-            self._cond.notify_all()
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def pending(self) -> Splat | None:
-        """A report whose first line arrived and whose end has not (yet)."""
-        with self._cond:
-            return self._scanner.pending
-
-    def text(self, start: int = 0, end: int | None = None) -> str:
-        with self._cond:
-            if len(self._chunks) > 1:
-                self._chunks = ["".join(self._chunks)]
-            whole = self._chunks[0] if self._chunks else ""
-        return whole[start:end]
-
-    def wait_for(self, needle: str, start: int, timeout: float) -> int | None:
-        """Offset just past the line holding needle, once it shows at or after start."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.text(start)
-            index = text.find(needle)
-            if index >= 0:
-                newline = text.find("\n", index)
-                if newline >= 0:
-                    return start + newline + 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            with self._cond:
-                self._cond.wait(min(remaining, 0.5))
-
-    def arrival(self, offset: int) -> float | None:
-        """Monotonic time at which the text at offset came in (None: not yet)."""
-        with self._cond:
-            return next((when for when, size in self.arrivals if size > offset), None)
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.text(max(0, self.size - 20000)).splitlines()[-lines:])
-
-    def close(self) -> None:
-        self.splats.extend(self._scanner.flush())
-        self._file.close()
 
 
 class VM:

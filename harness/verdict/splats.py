@@ -17,8 +17,8 @@ an end line, so a panic usually completes only at `flush()`).
 
 The harness writes "MUSE-HARNESS: START <test-id>" / "MUSE-HARNESS: END
 <test-id>" to /dev/kmsg around each test; such lines are never splats and
-delimit the console text of a test (`between_markers`,
-`ConsoleScanner.text_between`, `ConsoleScanner.splats_between`).
+close a report still being read. Which splats fall in a test's slice is the
+console reader's business (harness.machine.console: text offsets).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ __all__ = [
     "ConsoleScanner",
     "Kind",
     "Splat",
-    "between_markers",
     "scan_text",
     "strip_timestamp",
 ]
@@ -239,7 +238,6 @@ class ConsoleScanner:
         # "cut here"/banner lead-in of a new one.
         self._floor = 0
         self._recent: deque[tuple[int, str, str]] = deque(maxlen=_PREAMBLE_LINES)
-        self._sections: dict[str, tuple[int, int | None]] = {}
 
     @property
     def splats(self) -> list[Splat]:
@@ -283,29 +281,6 @@ class ConsoleScanner:
         self._close(out)
         return out
 
-    def section(self, test_id: str) -> tuple[int, int] | None:
-        """Line range [start, end) between the last START marker of `test_id`
-        and its END marker (or the lines seen so far); None if never started."""
-        found = self._sections.get(test_id)
-        if found is None:
-            return None
-        start, end = found
-        return start, len(self._lines) if end is None else end
-
-    def text_between(self, test_id: str) -> str:
-        """Console lines inside the `test_id` section, "\\n"-terminated."""
-        found = self.section(test_id)
-        if found is None:
-            return ""
-        return "".join(line + "\n" for line in self._lines[found[0] : found[1]])
-
-    def splats_between(self, test_id: str) -> list[Splat]:
-        """Completed splats whose title lies inside the `test_id` section."""
-        found = self.section(test_id)
-        if found is None:
-            return []
-        return [s for s in self._splats if found[0] <= s.line_no < found[1]]
-
     def _line(self, raw: bytes | bytearray, out: list[Splat]) -> None:
         line = bytes(raw).rstrip(b"\r").decode("utf-8", "replace")
         idx = len(self._lines)
@@ -317,7 +292,6 @@ class ConsoleScanner:
         if marker:
             self._close(out)
             self._floor = idx + 1
-            self._mark(marker[1], marker[2], idx)
             return
 
         report = self._open
@@ -370,14 +344,6 @@ class ConsoleScanner:
         self._splats.append(splat)
         out.append(splat)
 
-    def _mark(self, what: str, test_id: str, idx: int) -> None:
-        if what == "START":
-            self._sections[test_id] = (idx + 1, None)
-            return
-        found = self._sections.get(test_id)
-        if found and found[1] is None:
-            self._sections[test_id] = (found[0], idx)
-
 
 def scan_text(text: str | bytes, max_lines: int = 150) -> list[Splat]:
     """All splats in a complete console log."""
@@ -385,24 +351,3 @@ def scan_text(text: str | bytes, max_lines: int = 150) -> list[Splat]:
     scanner.feed(text)
     scanner.flush()
     return scanner.splats
-
-
-def between_markers(text: str, test_id: str) -> str:
-    """Console text between the last "MUSE-HARNESS: START <test_id>" line and
-    the next "MUSE-HARNESS: END <test_id>" line (or the end of `text`),
-    exactly as it appears in `text`; "" if the test never started."""
-    pieces = [piece + "\n" for piece in text.split("\n")]
-    pieces[-1] = pieces[-1][:-1]  # what follows the last newline has none
-    start: int | None = None
-    end: int | None = None
-    for idx, piece in enumerate(pieces):
-        marker = _MARKER.match(_message(piece.rstrip("\r\n")))
-        if not marker or marker[2] != test_id:
-            continue
-        if marker[1] == "START":
-            start, end = idx, None
-        elif start is not None and end is None:
-            end = idx
-    if start is None:
-        return ""
-    return "".join(pieces[start + 1 : end])

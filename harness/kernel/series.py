@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SeriesError
+from harness.kernel.source import Source
 from harness.paths import SERIES_DIR, cache_dir
 from harness.proc import say
-from harness.source import Source
 
 FIXES_MARKER = re.compile(r"^#\s*-+\s*fixes\s*-+\s*$", re.I)
 GIT_ID = ["-c", "user.name=muse-harness", "-c", "user.email=harness@muse-harness.invalid",

@@ -5,10 +5,8 @@ make. The key covers the source version, the exact patch contents and the
 config fragments; an unchanged kernel is not rebuilt, a changed patch is
 rebuilt incrementally in the same build directory.
 
-The edit loop (a patch of the series changed) is kept short: the .config is
-reused while the fragments and every Kconfig file are unchanged, and when all
-that changed since the last build are sources of modules (muse.c with
-CONFIG_MUSE=m), only those .ko files are built and installed into modroot.
+The edit loop (a patch of the series changed) is kept short by the shortcuts
+of incremental.py: the .config reused, only changed modules rebuilt.
 """
 
 from __future__ import annotations
@@ -25,12 +23,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import BuildError
-from harness.kconfig import configure, flavour
+from harness.kernel.incremental import (
+    changed_since,
+    config_current,
+    head,
+    install_modules,
+    module_targets,
+)
+from harness.kernel.kconfig import configure, flavour
+from harness.kernel.series import Series, apply_series, read_series
+from harness.kernel.source import Source, get_source
+from harness.kernel.testmods import build_testmods, module_sources
 from harness.paths import cache_dir
 from harness.proc import file_lock, run_logged, say, sha256_files
-from harness.series import Series, apply_series, read_series
-from harness.source import Source, get_source
-from harness.testmods import build_testmods, module_sources
 
 # Bump when the way a kernel is built changes, to invalidate cached builds.
 BUILD_RECIPE = "1"
@@ -47,17 +52,20 @@ class BuildRequest:
     flavour: str = "default"
     kernel_src: Path | None = None
     as_posted: bool = False
-    mutation: str | None = None   # kernel/mutations/<base>/<name>.patch on top
+    # Patches applied on top of the series (a mutant); named by build_as.
+    extra_patches: tuple[Path, ...] = ()
+    build_as: str = ""   # suffix of the build directory when extra_patches are given
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def build_name(self) -> str:
         name = f"{self.base}-{self.flavour}"
         if self.as_posted:
             name += "-as-posted"
-        if self.mutation:
-            # One directory for all mutants: each rebuilds incrementally over the
-            # last, and the flavour's own kernel stays what VMs expect.
-            name += "-mutant"
+        if self.extra_patches:
+            # One directory for all builds of a kind (all mutants): each rebuilds
+            # incrementally over the last, and the flavour's own kernel stays
+            # what VMs expect.
+            name += f"-{self.build_as or 'extra'}"
         if self.kernel_src:
             path = str(self.kernel_src.expanduser().resolve())
             name += "-user-" + hashlib.sha256(path.encode()).hexdigest()[:8]
@@ -144,12 +152,8 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     source: Source = get_source(request.base, request.kernel_src)
     series = Series(request.base, (), 0) if source.has_muse else \
         read_series(request.base, request.as_posted)
-    if request.mutation:
-        from harness.mutations import patch_for
-
-        series = Series(series.base, (*series.patches, patch_for(request.base,
-                                                                 request.mutation)),
-                        series.fixes)
+    if request.extra_patches:
+        series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
         [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
     return source, series, key
@@ -203,13 +207,13 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     phases: dict[str, object] = {}
     clock = time.monotonic()
     tree = apply_series(source, series)
-    commit = _head(tree) if not source.has_muse else None
-    changed = _changed_since(tree, builddir, commit)
+    commit = head(tree) if not source.has_muse else None
+    changed = changed_since(tree, builddir, commit)
     phases["apply_seconds"] = round(time.monotonic() - clock, 1)
     make = make_command(tree, builddir, request.jobs)
     clock = time.monotonic()
     config_key = sha256_files(list(fl.fragments), extra=request.flavour)
-    if _config_current(tree, builddir, config_key):
+    if config_current(tree, builddir, config_key):
         say(f"configuration unchanged: reusing {builddir / '.config'}")
         phases["config"] = "reused"
     else:
@@ -228,7 +232,7 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
         phases["make"] = "modules: " + " ".join(modules)
         phases["make_seconds"] = round(time.monotonic() - clock, 1)
         clock = time.monotonic()
-        _install_modules(builddir, modules, log)
+        install_modules(builddir, modules, log)
     else:
         counts = cache_dir("build") / f"{request.build_name()}.steps"
         expected = int(counts.read_text()) if counts.is_file() else 0
@@ -251,101 +255,6 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     metadata["phases"] = phases
     _write_metadata(builddir, metadata)
     stamp.write_text(key)
-
-
-def _head(tree: Path) -> str | None:
-    result = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True,
-                            text=True, check=False)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def _changed_since(tree: Path, builddir: Path, commit: str | None) -> set[str] | None:
-    """Files whose content changed since this build directory's last build (None: unknown)."""
-    built = builddir / "built-commit"
-    if commit is None or not built.is_file() or not (builddir / "vmlinux").is_file():
-        return None
-    result = subprocess.run(["git", "-C", str(tree), "diff", "--name-only", "-z",
-                             "--no-renames", built.read_text().strip(), commit],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        return None
-    return {path for path in result.stdout.split("\0") if path}
-
-
-def _config_current(tree: Path, builddir: Path, config_key: str) -> bool:
-    """The .config stands: same fragments, and no Kconfig file it was made from is newer."""
-    dotconfig, key, deps = (builddir / ".config", builddir / "config-key",
-                            builddir / "include/config/auto.conf.cmd")
-    if not (dotconfig.is_file() and key.is_file() and deps.is_file()):
-        return False
-    if key.read_text() != config_key:
-        return False
-    made = dotconfig.stat().st_mtime_ns
-    for name in kconfig_deps(deps.read_text()):
-        try:
-            if (tree / name).stat().st_mtime_ns > made:
-                return False
-        except FileNotFoundError:
-            return False
-    return True
-
-
-def kconfig_deps(auto_conf_cmd: str) -> list[str]:
-    """The Kconfig files of include/config/auto.conf.cmd's deps_config list."""
-    lines = auto_conf_cmd.splitlines()
-    try:
-        start = lines.index("deps_config := \\") + 1
-    except ValueError:
-        return []
-    deps = []
-    for line in lines[start:]:
-        name = line.strip().removesuffix("\\").strip()
-        if not name:
-            break
-        deps.append(name)
-    return deps
-
-
-def module_targets(builddir: Path, changed: set[str]) -> list[str] | None:
-    """The .ko targets to rebuild when only sources of modules changed, else None.
-
-    A changed file qualifies when it is a .c file whose object kbuild lists in a
-    module's .mod file (built-in objects are in no .mod file); anything else
-    (headers, Kconfig, Makefiles, new files) needs the whole build.
-    """
-    if not changed:
-        return None
-    targets = set()
-    for path in changed:
-        if not path.endswith(".c"):
-            return None
-        obj = path[:-2] + ".o"
-        directory = builddir / Path(path).parent
-        owner = next((mod for mod in sorted(directory.glob("*.mod"))
-                      if obj in mod.read_text().split()), None)
-        if owner is None:
-            return None
-        targets.add(str(owner.relative_to(builddir).with_suffix(".ko")))
-    return sorted(targets)
-
-
-def _install_modules(builddir: Path, modules: list[str], log: Path) -> None:
-    """Put freshly built .ko files where modules_install put them, stripped like it does."""
-    release = (builddir / "include/config/kernel.release").read_text().strip()
-    installed = builddir / "modroot/lib/modules" / release
-    for module in modules:
-        target = installed / "kernel" / module
-        if not target.is_file():
-            raise BuildError(f"{target} is missing: the last full build did not install "
-                             f"{module}; remove {builddir / 'built-commit'} to rebuild all")
-        # A VM may be loading modules from modroot over 9p: replace, never rewrite in place.
-        tmp = target.with_name(f".{target.name}.new")
-        shutil.copyfile(builddir / module, tmp)
-        run_logged(["strip", "--strip-debug", str(tmp)], log, error=BuildError,
-                   what="strip")
-        os.replace(tmp, target)
-    run_logged(["depmod", "-b", str(builddir / "modroot"), release], log, error=BuildError,
-               what="depmod")
 
 
 def _result(request: BuildRequest, builddir: Path, source: Source, series: Series, key: str,

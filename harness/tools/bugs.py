@@ -11,10 +11,9 @@ keep the table.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,10 +21,14 @@ from typing import Any
 
 import jinja2
 
-from harness.paths import REPO, TEMPLATES_DIR
-from harness.proc import run_group, say
-from harness.report import junit_outcomes
-from harness.series import read_series
+from harness.kernel.build import BuildRequest
+from harness.kernel.series import read_series
+from harness.options import DEFAULT_BASE, add_reports_opt
+from harness.paths import TEMPLATES_DIR
+from harness.proc import say
+from harness.tools.common import Subparsers
+from harness.tools.junit import cases, junit_outcomes
+from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 TEST_FILE = "tests/integration/test_bugs.py"
 FOUND_BY = re.compile(r"^Found by: (\S+::(\w+))\s*$", re.M)
@@ -68,14 +71,14 @@ def bugs_of(patches: list[Path]) -> list[Bug]:
 
 def summarize(test: str, outcomes: dict[str, str]) -> tuple[str, set[str]]:
     """One cell: the outcome of test, or of its parameter cases; and the set of outcomes."""
-    cases = {k: v for k, v in outcomes.items() if k == test or k.startswith(test + "[")}
-    if not cases:
+    found = cases(test, outcomes)
+    if not found:
         return "not run", {"not run"}
-    kinds = set(cases.values())
+    kinds = set(found.values())
     if len(kinds) == 1:
         kind = next(iter(kinds))
-        return (kind if len(cases) == 1 else f"{kind} ({len(cases)} cases)"), kinds
-    counts = ", ".join(f"{sum(1 for v in cases.values() if v == k)} {k}" for k in sorted(kinds))
+        return (kind if len(found) == 1 else f"{kind} ({len(found)} cases)"), kinds
+    counts = ", ".join(f"{sum(1 for v in found.values() if v == k)} {k}" for k in sorted(kinds))
     return f"mixed: {counts}", kinds
 
 
@@ -95,21 +98,11 @@ def table(bugs: list[Bug], outcomes: dict[str, dict[str, str]]) -> list[Row]:
 def run_column(column: str, as_posted: bool, reports: Path, base: str, k: str | None,
                timeout: float) -> dict[str, Any]:
     """One pytest run of the bug tests; its JUnit XML and consoles go to reports/bugs/<column>."""
-    out = reports / "bugs" / column
-    out.mkdir(parents=True, exist_ok=True)
-    junit = out / "junit.xml"
-    junit.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pytest", TEST_FILE, f"--junitxml={junit}", f"--reports={out}",
-           f"--base={base}", "-ra", "-p", "no:cacheprovider"]
-    if as_posted:
-        cmd.append("--as-posted")
-    if k:
-        cmd += ["-k", k]
-    say("running: " + shlex.join(cmd))
-    start = time.monotonic()
-    rc = run_group(cmd, timeout, REPO, f"{column}: the bug tests")
-    return {"pytest_exit": rc, "seconds": round(time.monotonic() - start, 1),
-            "outcomes": junit_outcomes(junit), "junit": str(junit)}
+    result = run_suite(SuiteRequest(
+        kernel=BuildRequest(base=base, as_posted=as_posted), reports=reports / "bugs" / column,
+        paths=(TEST_FILE,), k=k, timeout=timeout, what=f"{column}: the bug tests"))
+    return {"pytest_exit": result.exit_code, "seconds": result.seconds,
+            "outcomes": result.outcomes, "junit": str(result.junit)}
 
 
 def write_reports(reports: Path, rows: list[Row], runs: dict[str, dict[str, Any]],
@@ -135,7 +128,7 @@ def earlier_run(column: str, reports: Path) -> dict[str, Any]:
 
 
 def check_bugs(base: str, reports: Path, k: str | None = None,
-               timeout: float = 3 * 3600, table_only: bool = False) -> bool:
+               timeout: float = SUITE_TIMEOUT, table_only: bool = False) -> bool:
     reports = reports.resolve()
     reports.mkdir(parents=True, exist_ok=True)
     bugs = bugs_of(fix_patches(base))
@@ -149,3 +142,23 @@ def check_bugs(base: str, reports: Path, k: str | None = None,
     say(f"{data['shown']} of {len(rows)} bug tests failed as posted and passed with the fixes; "
         f"see {reports / 'bugs.md'}")
     return bool(data["ok"])
+
+
+def main(args: argparse.Namespace) -> int:
+    return 0 if check_bugs(args.base, args.reports, args.k, args.timeout,
+                           table_only=args.table_only) else 1
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("bugs", help="the bug tests on the series as posted and with its fixes; "
+                                    "write reports/bugs.md and bugs.json")
+    # Only --base: each test's flavour marker picks its kernel, and the two runs are
+    # the series as posted and with its fixes.
+    p.add_argument("--base", default=DEFAULT_BASE, help="kernel base (kernel/series/<base>)")
+    add_reports_opt(p.add_argument)
+    p.add_argument("-k", help="only bug tests matching this pytest expression")
+    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT,
+                   help="for each of the two runs")
+    p.add_argument("--table-only", action="store_true",
+                   help="run nothing: rebuild bugs.md/json from the JUnit files of the last run")
+    p.set_defaults(func=main)

@@ -1,6 +1,6 @@
 """Guest side of test_bugs.py: probes that print one JSON object per result line.
 
-Runs in the guest (standard library only) as `python3 -m tests.integration.bugprobe
+Runs in the guest (standard library only) as `python3 -m guest.bugprobe
 CMD ...`. System calls go through ctypes so that results the C library would
 not turn into errors (a write() of -2147483648, an ioctl() returning 2) reach
 the test as they are.

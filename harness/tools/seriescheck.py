@@ -9,6 +9,7 @@ flavour (MUSE built in as well as modular).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -16,13 +17,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from harness.build import BuildRequest, make_command, run_make
 from harness.errors import HarnessError
-from harness.kconfig import configure, flavour
-from harness.paths import cache_dir
+from harness.kernel.build import BuildRequest, make_command, run_make
+from harness.kernel.kconfig import configure, flavour
+from harness.kernel.series import Series, apply_series, read_series
+from harness.kernel.source import get_source
+from harness.options import add_jobs_opt, add_kernel_opts
+from harness.paths import REPO, cache_dir
 from harness.proc import file_lock, say
-from harness.series import Series, apply_series, read_series
-from harness.source import get_source
+from harness.tools.common import Subparsers, kernel_request
 
 
 @dataclass
@@ -116,3 +119,18 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
             print(f"  {message}")
     say(f"series check {'passed' if ok else 'FAILED'}; report: {report}")
     return ok
+
+
+def main(args: argparse.Namespace) -> int:
+    return 0 if check_series(kernel_request(args), tuple(args.also), args.report) else 1
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("series-check",
+                       help="checkpatch every patch and build after each one (bisectable?)")
+    add_kernel_opts(p.add_argument)
+    add_jobs_opt(p.add_argument)
+    p.add_argument("--also", nargs="*", default=["builtin"],
+                   help="extra flavours to build the whole series with")
+    p.add_argument("--report", type=Path, default=REPO / "reports" / "series-check.json")
+    p.set_defaults(func=main)

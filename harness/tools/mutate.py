@@ -10,18 +10,22 @@ kernel is never replaced under a running VM.
 
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.paths import KERNEL_DIR, REPO
+from harness.kernel.build import BuildRequest
+from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
+from harness.paths import KERNEL_DIR
 from harness.proc import say
-from harness.report import junit_counts, junit_outcomes
+from harness.tools.common import Subparsers, kernel_request
+from harness.tools.junit import cases
+from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 EXPECT = "Expect-Fail:"
+BUILD_AS = "mutant"
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,6 @@ def load(base: str, name: str | None = None) -> list[Mutation]:
     return found
 
 
-def patch_for(base: str, name: str) -> Path:
-    return load(base, name)[0].patch
-
-
 @dataclass
 class Verdict:
     mutation: str
@@ -63,19 +63,21 @@ class Verdict:
     survived: list[str]
 
 
-def run_mutation(mutation: Mutation, pytest_args: list[str], reports: Path) -> Verdict:
-    junit = reports / f"mutation-{mutation.name}.xml"
-    cmd = [sys.executable, "-m", "pytest", *mutation.expect_fail, f"--mutation={mutation.name}",
-           f"--junitxml={junit}", f"--reports={reports / ('mutation-' + mutation.name)}",
-           "-q", *pytest_args]
+def run_mutation(mutation: Mutation, kernel: BuildRequest, reports: Path,
+                 timeout: float) -> Verdict:
+    """The mutant's named tests, on a kernel built with the mutation on top."""
     say(f"mutation {mutation.name}: running {len(mutation.expect_fail)} tests on the mutant")
-    subprocess.run(cmd, cwd=REPO, check=False)
-    outcomes = junit_outcomes(junit)
-    if junit_counts(junit)["total"] == 0:
-        raise HarnessError(f"mutation {mutation.name}: no test ran (see {junit})")
+    result = run_suite(SuiteRequest(
+        kernel=replace(kernel, extra_patches=(mutation.patch,), build_as=BUILD_AS),
+        reports=reports / f"mutation-{mutation.name}", paths=mutation.expect_fail,
+        timeout=timeout, pytest_args=("-q",), what=f"mutation {mutation.name}"))
+    if result.counts["total"] == 0:
+        raise HarnessError(f"mutation {mutation.name}: no test ran (exit {result.exit_code}; "
+                           f"see {result.junit})")
+
     def broke(test: str) -> bool:
         # A parametrized test counts as broken when every instance of it failed.
-        runs = [o for name, o in outcomes.items() if name == test or name.startswith(test + "[")]
+        runs = cases(test, result.outcomes).values()
         return bool(runs) and all(o in ("failed", "errors") for o in runs)
 
     failed = [t for t in mutation.expect_fail if broke(t)]
@@ -83,10 +85,10 @@ def run_mutation(mutation: Mutation, pytest_args: list[str], reports: Path) -> V
     return Verdict(mutation.name, not survived, failed, survived)
 
 
-def check_mutations(base: str, name: str | None, pytest_args: list[str],
-                    reports: Path) -> bool:
+def check_mutations(kernel: BuildRequest, name: str | None, reports: Path,
+                    timeout: float = SUITE_TIMEOUT) -> bool:
     reports.mkdir(parents=True, exist_ok=True)
-    verdicts = [run_mutation(m, pytest_args, reports) for m in load(base, name)]
+    verdicts = [run_mutation(m, kernel, reports, timeout) for m in load(kernel.base, name)]
     (reports / "mutations.json").write_text(
         json.dumps([asdict(v) for v in verdicts], indent=2) + "\n")
     for verdict in verdicts:
@@ -96,3 +98,20 @@ def check_mutations(base: str, name: str | None, pytest_args: list[str],
         for test in verdict.survived:
             print(f"    still passes: {test}")
     return all(v.killed for v in verdicts)
+
+
+def main(args: argparse.Namespace) -> int:
+    kernel = kernel_request(args)
+    return 0 if check_mutations(kernel, args.mutation, args.reports.resolve(),
+                                args.timeout) else 1
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("mutate", help="build each mutation in kernel/mutations/<base>/ and "
+                                      "show the tests it names fail")
+    add_kernel_opts(p.add_argument)
+    add_jobs_opt(p.add_argument)
+    add_reports_opt(p.add_argument)
+    p.add_argument("--mutation", help="only this one")
+    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for each mutant's run")
+    p.set_defaults(func=main)

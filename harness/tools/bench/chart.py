@@ -8,7 +8,7 @@ from pathlib import Path
 # The object-oriented API without pyplot: no GUI backend, no global state.
 from matplotlib.figure import Figure as Canvas
 
-from harness.benchstats import Figure
+from harness.tools.bench.stats import Figure
 
 MUSE_COLOUR = "#d95f02"
 KERNEL_COLOUR = "#1b9e77"

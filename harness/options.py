@@ -1,0 +1,76 @@
+"""Options defined once, for the CLI's subcommands and for the pytest plugin alike.
+
+Each option is data (its flags and argparse keywords); add_kernel_opts(),
+add_vm_opts() and add_reports_opt() hand them to any add_argument-like
+callable: argparse's parser.add_argument or pytest's group.addoption. So
+`muse-harness check --smp 1` and `pytest --smp 1` mean the same, under the
+same name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.paths import REPO
+
+DEFAULT_BASE = "6.1"
+DEFAULT_FLAVOUR = "default"
+DEFAULT_SMP = 2
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_REPORTS = REPO / "reports"
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+KERNEL_OPTS = (
+    Option(("--base",), {"default": DEFAULT_BASE,
+                         "help": "kernel base with a series in kernel/series/<base>"}),
+    Option(("--flavour",), {"default": DEFAULT_FLAVOUR,
+                            "help": "kernel config flavour (kernel/flavours.toml)"}),
+    Option(("--kernel-src",), {"type": Path, "default": None,
+                               "help": "your own kernel tree (never written to)"}),
+    Option(("--as-posted",), {"action": "store_true",
+                              "help": "build the series without its fix patches"}),
+)
+VM_OPTS = (
+    Option(("--smp",), {"type": int, "default": DEFAULT_SMP, "help": "guest CPUs"}),
+    Option(("--memory",), {"type": int, "default": DEFAULT_MEMORY_MB,
+                           "help": "guest memory in MiB"}),
+)
+REPORTS_OPT = Option(("--reports",), {"type": Path, "default": DEFAULT_REPORTS,
+                                      "help": "where reports and console logs go"})
+JOBS_OPT = Option(("-j", "--jobs"), {"type": int, "default": os.cpu_count() or 1,
+                                     "help": "parallel make jobs"})
+
+AddOption = Callable[..., object]
+
+
+def _add(add: AddOption, options: tuple[Option, ...]) -> None:
+    for option in options:
+        add(*option.flags, **option.kwargs)
+
+
+def add_kernel_opts(add: AddOption) -> None:
+    """--base, --flavour, --kernel-src, --as-posted: which kernel."""
+    _add(add, KERNEL_OPTS)
+
+
+def add_vm_opts(add: AddOption) -> None:
+    """--smp, --memory: the guest's machine."""
+    _add(add, VM_OPTS)
+
+
+def add_reports_opt(add: AddOption) -> None:
+    _add(add, (REPORTS_OPT,))
+
+
+def add_jobs_opt(add: AddOption) -> None:
+    _add(add, (JOBS_OPT,))

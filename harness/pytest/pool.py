@@ -1,0 +1,94 @@
+"""The VM pool: one VM per worker, reused across tests while it can be trusted.
+
+The pool alone decides when a VM is done with: after a test whose aftermath
+(harness.verdict.aftermath) taints it, or when the next test needs another
+flavour or kernel command line. The next test then boots a fresh one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
+from harness.machine.rootfs import Rootfs, build_rootfs
+from harness.machine.vm import VM
+from harness.verdict.aftermath import Aftermath
+from harness.verdict.kmemleak import CLEAR_COMMAND, PRESENT
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    base: str
+    flavour: str
+    kernel_src: Path | None
+    as_posted: bool
+    extra_patches: tuple[Path, ...]
+    build_as: str
+    smp: int
+    memory_mb: int
+    logdir: Path
+    worker: str
+
+
+@dataclass
+class VMPool:
+    options: PoolOptions
+    kernels: dict[str, KernelBuild] = field(default_factory=dict)
+    rootfs: Rootfs | None = None
+    vm: VM | None = None
+    vm_key: tuple[str, str] = ("", "")  # (flavour, extra kernel arguments) of self.vm
+    tainted: str = ""          # why the current VM must not serve the next test
+    retired: list[str] = field(default_factory=list)   # why each earlier VM went
+    boot_times: list[float] = field(default_factory=list)
+    accel: str = ""
+    accel_reason: str = ""
+    kmemleak: bool = False     # the current VM's kernel has kmemleak: scan after each test
+
+    def kernel(self, flavour: str) -> KernelBuild:
+        if flavour not in self.kernels:
+            o = self.options
+            self.kernels[flavour] = build_kernel(BuildRequest(
+                base=o.base, flavour=flavour, kernel_src=o.kernel_src, as_posted=o.as_posted,
+                extra_patches=o.extra_patches, build_as=o.build_as))
+        return self.kernels[flavour]
+
+    def get(self, flavour: str, kernel_args: str = "") -> VM:
+        """A running VM of flavour booted with kernel_args, booting one when needed."""
+        if self.vm is not None:
+            if not self.vm.running():
+                self._retire(self.tainted or "QEMU exited")
+            elif self.tainted or self.vm_key != (flavour, kernel_args):
+                self._retire(self.tainted or "another flavour or command line")
+        if self.vm is None:
+            kernel = self.kernel(flavour)
+            if self.rootfs is None:
+                self.rootfs = build_rootfs()
+            vm = VM(kernel, self.rootfs, self.options.logdir,
+                    name=f"{self.options.worker}-{flavour}-{len(self.boot_times) + 1}",
+                    smp=self.options.smp, memory_mb=self.options.memory_mb,
+                    extra_append=kernel_args)
+            try:
+                vm.start()
+            finally:
+                self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
+            self.vm, self.vm_key = vm, (flavour, kernel_args)
+            self.boot_times.append(vm.boot_seconds)
+            self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout
+        return self.vm
+
+    def release(self, aftermath: Aftermath, failed: bool) -> str:
+        """A test is over: is its VM fit for the next one? Returns why not ('' if it is).
+        A tainted VM lives on until the next get(), for the test's fixture teardown."""
+        self.tainted = aftermath.taint(failed)
+        return self.tainted
+
+    def _retire(self, reason: str) -> None:
+        if self.vm is not None:
+            self.vm.close()
+            self.vm = None
+            self.retired.append(reason)
+        self.tainted = ""
+
+    def close(self) -> None:
+        self._retire("end of session")

@@ -1,0 +1,110 @@
+"""One test's handle on its VM: commands, spawned processes, and the test's end.
+
+TestGuest brackets a test with markers in the guest's kmsg, so that the
+console slice between them is that test's. Its finish() kills what the test
+left running, waits until nothing holds muse, scans kmemleak and returns the
+test's Aftermath (harness.verdict.aftermath): the one record the pool and the
+plugin judge the test by.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from harness.errors import HarnessError, VMError
+from harness.machine.ssh import CommandResult, GuestProcess
+from harness.machine.vm import VM
+from harness.verdict.aftermath import Aftermath
+from harness.verdict.kmemleak import SCAN_COMMAND, Leak, parse_report, report_between_markers
+from harness.verdict.leftovers import SETTLE_SECONDS, parse_pinned, settle_command
+
+
+class TestGuest:
+    """The guest as one test sees it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, vm: VM, test_id: str, *, kmemleak: bool = False) -> None:
+        self.vm, self.test_id, self.kmemleak = vm, test_id, kmemleak
+        self.start = vm.mark(f"START {test_id}")
+        self.end: int | None = None
+        self.processes: list[GuestProcess] = []
+        self.started_at = time.monotonic()
+        self.vm_error = ""          # a command found the VM dead or hung
+        # What the test's own kmemleak scans found (scan_kmemleak()).
+        self.leaks: list[Leak] = []
+        self.leak_report = ""
+        self.kmemleak_error = ""
+        self.kmemleak_scanned = False   # the test scanned itself (last): finish() need not
+        self.aftermath: Aftermath | None = None   # set once by finish()
+
+    @property
+    def console(self) -> str:
+        """The console since this test's start marker."""
+        assert self.vm.console is not None
+        return self.vm.console.text(self.start, self.end)
+
+    def _fatal(self, exc: HarnessError) -> VMError:
+        self.vm_error = f"{type(exc).__name__}: {exc}"
+        return VMError(f"{exc}\n--- console since the test started ---\n{self.console}")
+
+    def run(self, command: str, timeout: float | None = None, *,
+            stdin: bytes | None = None) -> CommandResult:
+        try:
+            return self.vm.run(command, timeout, stdin=stdin)
+        except HarnessError as exc:
+            raise self._fatal(exc) from None
+
+    def check(self, command: str, timeout: float | None = None) -> CommandResult:
+        """run() that fails the test unless the command exits 0."""
+        result = self.run(command, timeout)
+        if not result.ok:
+            raise AssertionError(f"guest command failed:\n{result.describe()}")
+        return result
+
+    def spawn(self, command: str) -> GuestProcess:
+        try:
+            proc = self.vm.spawn(command)
+        except HarnessError as exc:
+            raise self._fatal(exc) from None
+        self.processes.append(proc)
+        return proc
+
+    def finish(self) -> Aftermath:
+        """Stop what the test left running, check that nothing holds muse any more,
+        scan kmemleak, write the end marker; the test's aftermath."""
+        live = [p.pid for p in self.processes if p.running()]
+        pinned, broken = None, ""
+        try:
+            result = self.vm.run(settle_command(live), timeout=SETTLE_SECONDS + 60)
+            pinned = parse_pinned(result.exit_status, result.stdout)
+            if self.kmemleak and not (self.kmemleak_scanned and not live):
+                with contextlib.suppress(AssertionError):   # kmemleak_error says why
+                    self.scan_kmemleak()
+            self.end = self.vm.mark(f"END {self.test_id}")
+        except HarnessError as exc:
+            broken = f"end of test: {exc}"
+            self.end = None
+        assert self.vm.console is not None
+        self.aftermath = Aftermath(
+            test_id=self.test_id, console=self.console,
+            splats=tuple(self.vm.console.splats_between(self.start, self.end)),
+            leaks=tuple(self.leaks), leak_report=self.leak_report,
+            kmemleak_error=self.kmemleak_error, pinned=pinned,
+            vm_error=self.vm_error, broken=broken)
+        return self.aftermath
+
+    def scan_kmemleak(self) -> list[Leak]:
+        """Scan, read and clear kmemleak (inside the test's console slice). A test that
+        asserts on leaks calls this as its last step; the plugin then reports what it
+        found instead of scanning (two scans, several seconds each under TCG) again."""
+        result = self.run(SCAN_COMMAND, timeout=600)
+        report = report_between_markers(result.stdout)
+        self.kmemleak_scanned = True
+        if report is None:
+            self.kmemleak_error = f"kmemleak scan gave no report:\n{result.describe()}"
+            raise AssertionError(self.kmemleak_error)
+        self.leak_report += report
+        self.leaks += parse_report(report)
+        return self.leaks

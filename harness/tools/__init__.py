@@ -1,0 +1,18 @@
+"""The muse-harness subcommands: users of kernel/, machine/, verdict/ and pytest/.
+
+Each module owns its subcommand's parser (register()) and its work.
+
+Modules:
+  common       the BuildRequest a command's options stand for; a booted VM
+  prepare      build, prepare
+  vmcmds       run, shell, boot
+  check        check: build, boot, the suite, summary.json and report.md
+  suite        run_suite(): the one way a tool runs pytest (process group, deadline)
+  junit        the one JUnit outcome reader and test-name matcher
+  report       summary.json and report.md
+  seriescheck  series-check: checkpatch and a build after every patch
+  bugs         bugs: the bug tests as posted and with the fixes; bugs.md
+  mutate       mutate: mutation patches, their named tests must fail
+  editloop     edit-loop: time an edit of the muse.c patch to one test's result
+  bench/       bench: MUSE against nandsim and mtdram, boot time
+"""

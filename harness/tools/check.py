@@ -1,0 +1,51 @@
+"""muse-harness check: build, boot and run the suite; summary.json and report.md in reports/."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from harness.kernel.build import build_kernel
+from harness.machine.rootfs import build_rootfs
+from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
+from harness.proc import say
+from harness.tools.common import Subparsers, kernel_request
+from harness.tools.report import write_summary
+from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
+
+
+def main(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    reports = args.reports.resolve()
+    request = kernel_request(args)
+    kernel = build_kernel(request)
+    rootfs = build_rootfs()
+    result = run_suite(SuiteRequest(
+        kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
+        workers=args.workers, smp=args.smp, memory_mb=args.memory, timeout=args.timeout,
+        fresh_build=kernel.builddir))
+    summary = write_summary(reports, {
+        "base": args.base, "flavour": args.flavour, "as_posted": args.as_posted,
+        "kernel": kernel.summary(), "rootfs": {"image": str(rootfs.image), "key": rootfs.key,
+                                               "rebuilt": rootfs.rebuilt,
+                                               "seconds": rootfs.seconds},
+        "pytest_exit": result.exit_code, "wall_seconds": round(time.monotonic() - start, 1),
+        "workers_requested": args.workers,
+    })
+    t = summary["tests"]
+    say(f"{t['passed']} passed, {t['failed']} failed, {t['errors']} errors, "
+        f"{t['skipped']} skipped in {summary['wall_seconds']} s; reports in {reports}")
+    return result.exit_code
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
+    add_kernel_opts(p.add_argument)
+    add_jobs_opt(p.add_argument)
+    add_vm_opts(p.add_argument)
+    add_reports_opt(p.add_argument)
+    p.add_argument("-k", help="only tests matching this pytest expression")
+    p.add_argument("-n", "--workers", type=int, default=1, help="parallel VMs (pytest-xdist)")
+    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole suite")
+    p.add_argument("paths", nargs="*", help="test paths (default: tests)")
+    p.set_defaults(func=main)

@@ -1,0 +1,95 @@
+"""One way for a tool to run the suite: run_suite(SuiteRequest) -> SuiteResult.
+
+check, bugs and mutate all run pytest with the plugin the same way: a
+command line made here from the request (the kernel as a BuildRequest, so
+base, flavour, tree, fixes and extra patches mean the same as for a build),
+in a process group of its own under a deadline (harness.proc.run_group),
+with its JUnit XML read back by the one reader in junit.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.kernel.build import FRESH_BUILD_ENV, BuildRequest
+from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP
+from harness.paths import REPO
+from harness.proc import run_group, say
+from harness.tools.junit import junit_counts, junit_outcomes
+
+SUITE_TIMEOUT = 3 * 3600.0
+
+
+@dataclass(frozen=True)
+class SuiteRequest:
+    kernel: BuildRequest
+    reports: Path                       # junit.xml, consoles/ and session files go here
+    paths: tuple[str, ...] = ("tests",)
+    k: str | None = None
+    workers: int = 1
+    smp: int = DEFAULT_SMP
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout: float = SUITE_TIMEOUT
+    pytest_args: tuple[str, ...] = ()   # more pytest options ("-q", "--flavours=...")
+    what: str = "the suite"
+    # The kernel in this build directory was just built by the caller: the pytest run
+    # need not walk a user tree again (see kernel.build).
+    fresh_build: Path | None = None
+    junit_name: str = "junit.xml"
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    exit_code: int          # pytest's; 124 when the deadline stopped it
+    junit: Path
+    outcomes: dict[str, str] = field(default_factory=dict)   # node id -> outcome
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def pytest_command(request: SuiteRequest) -> list[str]:
+    kernel = request.kernel
+    junit = request.reports / request.junit_name
+    cmd = [sys.executable, "-m", "pytest", *request.paths, f"--junitxml={junit}",
+           f"--reports={request.reports}", f"--base={kernel.base}",
+           f"--flavour={kernel.flavour}", f"--smp={request.smp}",
+           f"--memory={request.memory_mb}", "-ra"]
+    if kernel.kernel_src:
+        cmd.append(f"--kernel-src={kernel.kernel_src}")
+    if kernel.as_posted:
+        cmd.append("--as-posted")
+    for patch in kernel.extra_patches:
+        cmd.append(f"--extra-patch={patch}")
+    if kernel.extra_patches:
+        cmd.append(f"--build-as={kernel.build_as or 'extra'}")
+    if request.k:
+        cmd += ["-k", request.k]
+    if request.workers > 1:
+        # worksteal: a worker that ran out takes queued tests from the other; plain load
+        # scheduling left one worker idle with the fast unit tests done and the VM tests
+        # of the debug flavour queued on the other.
+        cmd += ["-n", str(request.workers), "--dist", "worksteal"]
+    return [*cmd, *request.pytest_args]
+
+
+def run_suite(request: SuiteRequest) -> SuiteResult:
+    """Run the tests the request names; their outcomes as the JUnit file records them."""
+    request.reports.mkdir(parents=True, exist_ok=True)
+    junit = request.reports / request.junit_name
+    junit.unlink(missing_ok=True)
+    for stale in request.reports.glob("session-*.json"):
+        stale.unlink()
+    cmd = pytest_command(request)
+    env = dict(os.environ)
+    if request.fresh_build:
+        env[FRESH_BUILD_ENV] = str(request.fresh_build)
+    say("running: " + shlex.join(cmd))
+    start = time.monotonic()
+    rc = run_group(cmd, request.timeout, REPO, request.what, env)
+    return SuiteResult(rc, junit, junit_outcomes(junit), junit_counts(junit),
+                       round(time.monotonic() - start, 1))
