@@ -7,19 +7,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLAVOUR ?= default
 WORKERS ?= 1
-BASE ?= 6.1
+BASE ?= 6.12
+# make test also runs the checks the product is named for (muse_pid, partitioning,
+# refcounted teardown, UBI attach) and the harness's own VM tests on the other base.
+OTHER_BASE ?= 6.1
+OTHER_TESTS := tests/integration/test_muse_basic.py tests/integration/test_partitions.py \
+	tests/integration/test_teardown.py tests/integration/test_ubi_jffs2.py \
+	tests/integration/test_harness_vm.py tests/integration/test_harness_plugin.py
+OTHER_K := not test_connect_disconnect_cycles and not jffs2
 # make test keeps the teardown soak short; make check runs the full 100 cycles.
 TEST_CYCLES ?= 20
 # make test stays within its budget on a cold machine: no debug kernel build
 # (tests marked for the debug flavour run in make check and make bugs).
 TEST_FLAVOURS ?= $(FLAVOUR),partmaster
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR)
-APT_PACKAGES := linux-source-6.1 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
+APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
 	build-essential kmod perl
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
-	powercut-repro
+	powercut-repro matrix
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -29,6 +36,9 @@ test: deps venv lint
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
 		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) --flavours=$(TEST_FLAVOURS) \
 		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist worksteal)
+	$(BIN)/python -m pytest $(OTHER_TESTS) -k '$(OTHER_K)' -ra \
+		--junitxml=reports/$(OTHER_BASE)/test-junit.xml --reports=reports/$(OTHER_BASE) \
+		--base $(OTHER_BASE) --flavour default --flavours=default
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
@@ -37,6 +47,7 @@ lint: venv
 	$(BIN)/ruff check harness guest tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows ci/github/workflows-muse.yml
 
 prepare: deps venv
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
@@ -63,6 +74,12 @@ $(VENV)/.stamp: requirements.lock pyproject.toml
 
 clean:
 	rm -rf reports $(VENV)
+
+# The suite on every base x flavour, one table: reports/matrix.md and matrix.json.
+BASES ?= 6.1,6.12
+FLAVOURS ?= default,partmaster
+matrix: deps venv
+	$(BIN)/muse-harness matrix --bases $(BASES) --flavours $(FLAVOURS)
 
 # Slower, documented target: checkpatch --strict on every patch and a build
 # after each one (bisectability), plus the whole series with MUSE built in.

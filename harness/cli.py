@@ -7,6 +7,7 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness shell                      # interactive guest shell
     muse-harness boot --repeat 5            # boot-to-SSH times and their median
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
+    muse-harness matrix                     # the suite per base x flavour; matrix.md
     muse-harness series-check               # checkpatch + build after every patch
     muse-harness bugs                       # bug tests as posted and with the fixes
     muse-harness mutate                     # break features on purpose; the tests must fail
@@ -28,9 +29,19 @@ from types import FrameType
 
 from harness.errors import HarnessError
 from harness.proc import restore_sigint
-from harness.tools import bench, bugs, check, editloop, mutate, prepare, seriescheck, vmcmds
+from harness.tools import (
+    bench,
+    bugs,
+    check,
+    editloop,
+    matrix,
+    mutate,
+    prepare,
+    seriescheck,
+    vmcmds,
+)
 
-TOOLS = (prepare, vmcmds, check, seriescheck, mutate, bugs, bench, editloop)
+TOOLS = (prepare, vmcmds, check, matrix, seriescheck, mutate, bugs, bench, editloop)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.paths import REPO
 
-DEFAULT_BASE = "6.1"
+DEFAULT_BASE = "6.12"
 DEFAULT_FLAVOUR = "default"
 DEFAULT_SMP = 2
 DEFAULT_MEMORY_MB = 1024

@@ -34,6 +34,7 @@ from harness.kernel.kconfig import configure, flavour
 from harness.kernel.series import Series, apply_series, read_series
 from harness.kernel.source import Source, get_source
 from harness.kernel.testmods import build_testmods, module_sources
+from harness.options import DEFAULT_BASE
 from harness.paths import cache_dir
 from harness.proc import file_lock, run_logged, say, sha256_files
 
@@ -48,7 +49,7 @@ KBUILD_STEP = re.compile(rb"^\s{2}([A-Z][A-Z0-9_]{1,11})\s+(\S+)")
 
 @dataclass(frozen=True)
 class BuildRequest:
-    base: str = "6.1"
+    base: str = DEFAULT_BASE
     flavour: str = "default"
     kernel_src: Path | None = None
     as_posted: bool = False
@@ -148,10 +149,15 @@ def _write_metadata(builddir: Path, data: dict[str, object]) -> None:
 
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     """The source, the patches and the cache key a request stands for."""
-    fl = flavour(request.flavour)
+    fl = flavour(request.flavour, request.base)
+    # The series first: an unknown base fails here, before a package is installed.
+    series = read_series(request.base, request.as_posted) if request.kernel_src is None \
+        else None
     source: Source = get_source(request.base, request.kernel_src)
-    series = Series(request.base, (), 0) if source.has_muse else \
-        read_series(request.base, request.as_posted)
+    if source.has_muse:
+        series = Series(request.base, (), 0)
+    elif series is None:
+        series = read_series(request.base, request.as_posted)
     if request.extra_patches:
         series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
@@ -190,14 +196,14 @@ def _metadata(request: BuildRequest, source: Source, series: Series,
     return {
         "request": asdict(request), "source": asdict(source), "key": key,
         "patches": [p.name for p in series.patches], "fixes": series.fixes,
-        "fragments": [f.name for f in flavour(request.flavour).fragments],
+        "fragments": [str(f) for f in flavour(request.flavour, request.base).fragments],
         "started": time.time(), "status": "building",
     }
 
 
 def _build(request: BuildRequest, builddir: Path, source: Source, series: Series,
            key: str) -> None:
-    fl = flavour(request.flavour)
+    fl = flavour(request.flavour, request.base)
     log = builddir / "build.log"
     stamp = builddir / "build-key"
     metadata = _metadata(request, source, series, key)

@@ -26,11 +26,17 @@ class Flavour:
     fragments: tuple[Path, ...]
 
 
-def load_flavours(path: Path = FLAVOURS_FILE) -> dict[str, Flavour]:
+def fragment_path(name: str, base: str = "") -> Path:
+    """kernel/configs/<base>/<name> where a base needs its own, else kernel/configs/<name>."""
+    own = CONFIGS_DIR / base / name if base else None
+    return own if own is not None and own.is_file() else CONFIGS_DIR / name
+
+
+def load_flavours(path: Path = FLAVOURS_FILE, base: str = "") -> dict[str, Flavour]:
     data = tomllib.loads(path.read_text())
     flavours = {}
     for name, entry in data.items():
-        fragments = tuple(CONFIGS_DIR / f for f in entry["fragments"])
+        fragments = tuple(fragment_path(f, base) for f in entry["fragments"])
         for fragment in fragments:
             if not fragment.is_file():
                 raise ConfigError(f"{path}: flavour {name!r} names missing fragment {fragment}")
@@ -38,8 +44,9 @@ def load_flavours(path: Path = FLAVOURS_FILE) -> dict[str, Flavour]:
     return flavours
 
 
-def flavour(name: str) -> Flavour:
-    flavours = load_flavours()
+def flavour(name: str, base: str = "") -> Flavour:
+    """The flavour's fragments, each the base's own where kernel/configs/<base>/ has one."""
+    flavours = load_flavours(base=base)
     if name not in flavours:
         raise ConfigError(f"unknown flavour {name!r}; known: {', '.join(sorted(flavours))}")
     return flavours[name]

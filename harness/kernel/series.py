@@ -40,14 +40,19 @@ class Series:
         return digest.hexdigest()[:16]
 
 
+def known_bases() -> list[str]:
+    """The bases with a series (kernel/series/<base>/series), oldest first."""
+    found = [p.name for p in SERIES_DIR.iterdir() if (p / "series").is_file()] \
+        if SERIES_DIR.is_dir() else []
+    return sorted(found, key=lambda b: tuple(int(x) if x.isdigit() else 0 for x in b.split(".")))
+
+
 def read_series(base: str, as_posted: bool = False) -> Series:
     directory = SERIES_DIR / base
     series_file = directory / "series"
     if not series_file.is_file():
-        known = sorted(p.name for p in SERIES_DIR.iterdir() if (p / "series").is_file()) \
-            if SERIES_DIR.is_dir() else []
         raise SeriesError(f"no series for base {base!r}: {series_file} is missing "
-                          f"(bases with a series: {', '.join(known) or 'none'})")
+                          f"(known bases: {', '.join(known_bases()) or 'none'})")
     patches: list[Path] = []
     fixes = 0
     in_fixes = False

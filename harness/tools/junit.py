@@ -8,6 +8,7 @@ parametrized cases), so that check, bugs and mutate agree on what ran.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -32,23 +33,51 @@ def junit_counts(junit: Path) -> dict[str, int]:
 RANK = {"passed": 0, "skipped": 1, "errors": 2, "failed": 3}
 
 
-def junit_outcomes(junit: Path) -> dict[str, str]:
-    """pytest node id -> passed, failed, errors or skipped."""
-    outcomes: dict[str, str] = {}
+@dataclass
+class Record:
+    """One test as the JUnit file tells it."""
+
+    outcome: str                    # passed, failed, errors or skipped
+    seconds: float = 0.0
+    properties: dict[str, str] = field(default_factory=dict)   # the plugin's user properties
+    message: str = ""
+
+
+def _node_id(case: ET.Element) -> str:
+    module, _, klass = (case.get("classname") or "").partition("::")
+    path = module.replace(".", "/") + ".py"
+    return "::".join(p for p in (path, klass, case.get("name") or "") if p)
+
+
+def junit_records(junit: Path) -> dict[str, Record]:
+    """pytest node id -> its Record."""
+    records: dict[str, Record] = {}
     if not junit.is_file():
-        return outcomes
+        return records
     for case in ET.parse(junit).getroot().iter("testcase"):
-        module, _, klass = (case.get("classname") or "").partition("::")
-        path = module.replace(".", "/") + ".py"
-        name = "::".join(p for p in (path, klass, case.get("name") or "") if p)
-        tags = {child.tag for child in case}
+        name = _node_id(case)
+        tags = {child.tag: child for child in case}
         outcome = ("failed" if "failure" in tags else "errors" if "error" in tags
                    else "skipped" if "skipped" in tags else "passed")
+        bad = tags.get("failure", tags.get("error"))
+        props = {p.get("name") or "": p.get("value") or ""
+                 for p in case.iter("property")}
+        record = Record(outcome, float(case.get("time") or 0), props,
+                        (bad.get("message") or "")[:300] if bad is not None else "")
         # A test whose teardown errs after its call failed has a second testcase of the
         # same name: the worse outcome stands (failed over errors over skipped, passed).
-        if RANK[outcome] >= RANK[outcomes.get(name, "passed")]:
-            outcomes[name] = outcome
-    return outcomes
+        old = records.get(name)
+        if old is None or RANK[outcome] >= RANK[old.outcome]:
+            if old is not None:
+                record.seconds += old.seconds
+                record.properties = {**old.properties, **record.properties}
+            records[name] = record
+    return records
+
+
+def junit_outcomes(junit: Path) -> dict[str, str]:
+    """pytest node id -> passed, failed, errors or skipped."""
+    return {name: r.outcome for name, r in junit_records(junit).items()}
 
 
 def failures(junit: Path) -> list[dict[str, str]]:
@@ -61,8 +90,6 @@ def failures(junit: Path) -> list[dict[str, str]]:
                 rows.append({"test": f"{case.get('classname')}::{case.get('name')}",
                              "kind": child.tag, "message": (child.get("message") or "")[:300]})
     return rows
-
-
 
 
 def cases(test: str, outcomes: dict[str, str]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Mutation check: break a feature on purpose and show that the tests bite.
 
-A mutation is a patch in kernel/mutations/<base>/ applied on top of the
-series; its commit message names the tests it must make fail
+A mutation is a patch in kernel/mutations/ (or kernel/mutations/<base>/,
+which wins for a base whose code differs) applied on top of the series;
+its commit message names the tests it must make fail
 ("Expect-Fail: <pytest node id>"). Mutants are built in a directory of their
 own beside the flavour's (<flavour>-mutant): with MUSE as a module, each
 mutant after the first rebuilds little more than muse.ko, and the flavour's
@@ -35,13 +36,19 @@ class Mutation:
     expect_fail: tuple[str, ...]
 
 
-def mutations_dir(base: str) -> Path:
-    return KERNEL_DIR / "mutations" / base
+MUTATIONS_DIR = KERNEL_DIR / "mutations"
+
+
+def mutation_patches(base: str) -> list[Path]:
+    """kernel/mutations/*.patch, each replaced by kernel/mutations/<base>/'s of that name."""
+    patches = {p.name: p for p in MUTATIONS_DIR.glob("*.patch")}
+    patches.update({p.name: p for p in (MUTATIONS_DIR / base).glob("*.patch")})
+    return [patches[name] for name in sorted(patches)]
 
 
 def load(base: str, name: str | None = None) -> list[Mutation]:
     found = []
-    for patch in sorted(mutations_dir(base).glob("*.patch")):
+    for patch in mutation_patches(base):
         lines = patch.read_text().splitlines()
         expect = tuple(ln[len(EXPECT):].strip() for ln in lines if ln.startswith(EXPECT))
         if not expect:
@@ -51,7 +58,7 @@ def load(base: str, name: str | None = None) -> list[Mutation]:
     if name is not None:
         found = [m for m in found if m.name == name]
         if not found:
-            raise HarnessError(f"no mutation {name!r} in {mutations_dir(base)}")
+            raise HarnessError(f"no mutation {name!r} for base {base} in {MUTATIONS_DIR}")
     return found
 
 

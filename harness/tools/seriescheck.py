@@ -93,7 +93,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
             begin = time.monotonic()
             say(f"[{k}/{len(series.patches)}] {patch.name} ({flavour_name})")
             try:
-                configure(tree, builddir, flavour(flavour_name).fragments, make, log,
+                configure(tree, builddir, flavour(flavour_name, request.base).fragments, make, log,
                           allow_undefined=True)
                 run_make(make, ["bzImage", "modules"], log, 0)
                 steps.append(Step(patch.name, flavour_name, True,

@@ -25,9 +25,22 @@ def test_mutation_without_expectations_is_refused(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "9.9").mkdir()
     (tmp_path / "9.9" / "x.patch").write_text("Subject: [PATCH] x\n\n---\n")
-    monkeypatch.setattr(mutations, "mutations_dir", lambda base: tmp_path / base)
+    monkeypatch.setattr(mutations, "MUTATIONS_DIR", tmp_path)
     with pytest.raises(HarnessError, match="Expect-Fail"):
         mutations.load("9.9")
+
+
+def test_a_base_of_its_own_overrides_a_shared_mutation(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "9.9").mkdir()
+    for path, test in ((tmp_path / "m.patch", "t::shared"),
+                       (tmp_path / "9.9" / "m.patch", "t::own"),
+                       (tmp_path / "n.patch", "t::n")):
+        path.write_text(f"Subject: [PATCH] m\n\nExpect-Fail: {test}\n---\n")
+    monkeypatch.setattr(mutations, "MUTATIONS_DIR", tmp_path)
+    assert {m.name: m.expect_fail for m in mutations.load("9.9")} == {
+        "m": ("t::own",), "n": ("t::n",)}
+    assert mutations.load("9.8")[0].expect_fail == ("t::shared",)
 
 
 def test_junit_outcomes_map_to_node_ids(tmp_path: Path) -> None:

@@ -26,14 +26,16 @@ def _flags(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_every_kernel_command_takes_the_kernel_options() -> None:
     commands = _subcommands()
-    assert set(commands) == {"build", "prepare", "run", "shell", "boot", "check",
+    assert set(commands) == {"build", "prepare", "run", "shell", "boot", "check", "matrix",
                              "series-check", "mutate", "bugs", "bench", "edit-loop"}
     # bugs picks its kernels itself (as posted and with fixes, flavours by marker) and
-    # edit-loop its tree (a scratch copy of the checkout): both take --base only.
+    # edit-loop its tree (a scratch copy of the checkout): both take --base only;
+    # matrix runs several bases and flavours.
     for name, parser in commands.items():
-        wanted = {"--base"} if name in ("bugs", "edit-loop") else set(KERNEL_FLAGS)
+        wanted = ({"--base"} if name in ("bugs", "edit-loop") else
+                  {"--bases", "--flavours"} if name == "matrix" else set(KERNEL_FLAGS))
         assert wanted <= _flags(parser), name
-    for name in ("run", "shell", "boot", "check", "bench"):
+    for name in ("run", "shell", "boot", "check", "bench", "matrix"):
         assert set(VM_FLAGS) | {REPORTS_OPT.flags[0]} <= _flags(commands[name]), name
 
 
