@@ -68,6 +68,11 @@ def add_vm_opts(add: AddOption) -> None:
     _add(add, VM_OPTS)
 
 
+def add_memory_opt(add: AddOption) -> None:
+    """--memory alone: for a tool whose --smp means something else (bench: a list)."""
+    _add(add, VM_OPTS[1:])
+
+
 def add_reports_opt(add: AddOption) -> None:
     _add(add, (REPORTS_OPT,))
 

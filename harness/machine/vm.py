@@ -25,7 +25,8 @@ import pexpect
 
 from harness.errors import VMError
 from harness.kernel.build import KernelBuild
-from harness.machine.accel import Accel, choose_accel
+from harness.machine.accel import Accel, accel_option, choose_accel
+from harness.machine.accel import tcg_threads as tcg_threads_for
 from harness.machine.console import Console
 from harness.machine.qemu import x86_64
 from harness.machine.rootfs import GUEST, Rootfs
@@ -71,10 +72,15 @@ def free_port() -> int:
 class VM:
     def __init__(self, kernel: KernelBuild, rootfs: Rootfs, workdir: Path, *, name: str = "vm",
                  smp: int = 2, memory_mb: int = 1024, timeouts: Timeouts | None = None,
-                 extra_append: str = "") -> None:
+                 extra_append: str = "", parallel: bool = False,
+                 tcg_threads: str | None = None) -> None:
+        """parallel: the guest's CPUs must really run at the same time (races); else
+        TCG runs them round robin on one host thread (accel.tcg_threads()).
+        tcg_threads: force a TCG thread mode (the bench compares them)."""
         self.kernel, self.rootfs, self.name = kernel, rootfs, name
         self.workdir = workdir
         self.smp, self.memory_mb, self.extra_append = smp, memory_mb, extra_append
+        self.tcg_threads = tcg_threads or tcg_threads_for(smp, parallel)
         self.base_timeouts = timeouts or Timeouts()
         self.timeouts = self.base_timeouts
         self.accel = Accel("tcg", "not started")
@@ -114,7 +120,7 @@ class VM:
             kernel=self.kernel.bzimage, rootfs=self.rootfs.image, ssh_port=port,
             append=x86_64.append_line(init=GUEST["init"], extra=self.extra_append),
             accel=self.accel.name, memory_mb=self.memory_mb, smp=self.smp,
-            shares=tuple(shares))
+            shares=tuple(shares), accel_option=accel_option(self.accel.name, self.tcg_threads))
         self.workdir.mkdir(parents=True, exist_ok=True)
         suffix = f"-boot{self.boots}" if self.boots > 1 else ""
         self.console = Console(self.workdir / f"{self.name}{suffix}-console.log")
@@ -173,6 +179,10 @@ class VM:
 
     def running(self) -> bool:
         return self._child is not None and self._child.isalive()
+
+    @property
+    def qemu_pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
 
     def fatal_splat(self) -> Splat | None:
         """An Oops, GPF or panic on the console: the guest kernel is not to be trusted."""

@@ -24,7 +24,7 @@ from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.ssh import CommandResult
 from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import restore_sigint
-from harness.pytest.pool import PoolOptions, VMPool
+from harness.pytest.pool import PoolOptions, VMPool, VMSpec
 from harness.pytest.testguest import TestGuest
 from harness.verdict.aftermath import Aftermath
 
@@ -58,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: needs a booted guest")
     config.addinivalue_line("markers", "flavour(name): the kernel flavour the test needs")
     config.addinivalue_line("markers", "kernel_args(text): extra kernel command line for its VM")
+    config.addinivalue_line("markers", "parallel_cpus: the guest's CPUs must really run in "
+                                       "parallel (a thread per vCPU under TCG)")
 
 
 def _worker() -> str:
@@ -93,6 +95,11 @@ def _kernel_args_of(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker else ""
 
 
+def _spec_of(item: pytest.Item) -> VMSpec:
+    return VMSpec(_flavour_of(item), _kernel_args_of(item),
+                  item.get_closest_marker("parallel_cpus") is not None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = config.getoption("--flavours")
     if wanted:
@@ -101,10 +108,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [it for it in items if _flavour_of(it) in allowed]
-    # Tests of one flavour run back to back, so a worker boots each flavour once.
+    # Tests of one VM spec run back to back, so a worker boots each one once.
     default = config.getoption("--flavour")
-    items.sort(key=lambda it: ("" if _flavour_of(it) == default else _flavour_of(it),
-                               _kernel_args_of(it)))
+
+    def order(it: pytest.Item) -> tuple[str, str, bool]:
+        spec = _spec_of(it)
+        return ("" if spec.flavour == default else spec.flavour, spec.kernel_args,
+                spec.parallel)
+
+    items.sort(key=order)
     for item in items:
         if "vm" in getattr(item, "fixturenames", ()) or "run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.vm)
@@ -130,7 +142,7 @@ def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
     flavour = _flavour_of(request.node)
     # In the JUnit file: which kernel the test ran on (muse-harness matrix reads it).
     request.node.user_properties += [("base", pool.options.base), ("flavour", flavour)]
-    machine = pool.get(flavour, _kernel_args_of(request.node))
+    machine = pool.get(_spec_of(request.node))
     guest = TestGuest(machine, re.sub(r"\s+", "_", request.node.nodeid), kmemleak=pool.kmemleak)
     request.node.stash[GUEST_KEY] = guest
     yield guest

@@ -17,6 +17,15 @@ from harness.verdict.aftermath import Aftermath
 from harness.verdict.kmemleak import CLEAR_COMMAND, PRESENT
 
 
+@dataclass(frozen=True, order=True)
+class VMSpec:
+    """What a test needs of its VM; a VM serves the next test only if this is equal."""
+
+    flavour: str
+    kernel_args: str = ""        # extra kernel command line (kernel_args marker)
+    parallel: bool = False       # its CPUs must really run in parallel (parallel_cpus marker)
+
+
 @dataclass(frozen=True)
 class PoolOptions:
     base: str
@@ -37,7 +46,7 @@ class VMPool:
     kernels: dict[str, KernelBuild] = field(default_factory=dict)
     rootfs: Rootfs | None = None
     vm: VM | None = None
-    vm_key: tuple[str, str] = ("", "")  # (flavour, extra kernel arguments) of self.vm
+    vm_spec: VMSpec | None = None   # what self.vm was booted for
     tainted: str = ""          # why the current VM must not serve the next test
     retired: list[str] = field(default_factory=list)   # why each earlier VM went
     boot_times: list[float] = field(default_factory=list)
@@ -53,26 +62,26 @@ class VMPool:
                 extra_patches=o.extra_patches, build_as=o.build_as))
         return self.kernels[flavour]
 
-    def get(self, flavour: str, kernel_args: str = "") -> VM:
-        """A running VM of flavour booted with kernel_args, booting one when needed."""
+    def get(self, spec: VMSpec) -> VM:
+        """A running VM booted for spec, booting one when needed."""
         if self.vm is not None:
             if not self.vm.running():
                 self._retire(self.tainted or "QEMU exited")
-            elif self.tainted or self.vm_key != (flavour, kernel_args):
+            elif self.tainted or self.vm_spec != spec:
                 self._retire(self.tainted or "another flavour or command line")
         if self.vm is None:
-            kernel = self.kernel(flavour)
+            kernel = self.kernel(spec.flavour)
             if self.rootfs is None:
                 self.rootfs = build_rootfs()
             vm = VM(kernel, self.rootfs, self.options.logdir,
-                    name=f"{self.options.worker}-{flavour}-{len(self.boot_times) + 1}",
+                    name=f"{self.options.worker}-{spec.flavour}-{len(self.boot_times) + 1}",
                     smp=self.options.smp, memory_mb=self.options.memory_mb,
-                    extra_append=kernel_args)
+                    extra_append=spec.kernel_args, parallel=spec.parallel)
             try:
                 vm.start()
             finally:
                 self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
-            self.vm, self.vm_key = vm, (flavour, kernel_args)
+            self.vm, self.vm_spec = vm, spec
             self.boot_times.append(vm.boot_seconds)
             self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout
         return self.vm

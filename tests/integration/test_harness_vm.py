@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import pytest
 
 from harness.errors import VMError
@@ -19,6 +23,42 @@ def test_guest_runs_our_kernel(vm: TestGuest, kernel_build: KernelBuild) -> None
 def test_guest_has_the_cpus_asked_for(vm: TestGuest, request: pytest.FixtureRequest) -> None:
     # Races between the kernel's work items and userspace need a second CPU to show.
     assert vm.check("nproc").stdout.strip() == str(request.config.getoption("--smp"))
+
+
+def _qemu_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_both_cpus(vm: TestGuest, seconds: int = 4) -> float:
+    """QEMU's host CPU seconds per wall second while both guest CPUs spin."""
+    pid = vm.vm.qemu_pid
+    assert pid is not None
+    spin = f"timeout {seconds} sh -c 'while :; do :; done'"
+    before, start = _qemu_cpu_seconds(pid), time.monotonic()
+    vm.check(f"taskset -c 0 {spin} & taskset -c 1 {spin} & wait; true", timeout=120)
+    return (_qemu_cpu_seconds(pid) - before) / (time.monotonic() - start)
+
+
+@pytest.mark.parallel_cpus
+def test_parallel_cpus_really_run_at_once(vm: TestGuest,
+                                          request: pytest.FixtureRequest) -> None:
+    smp = request.config.getoption("--smp")
+    assert vm.check("nproc").stdout.strip() == str(smp)
+    if smp > 1 and (os.cpu_count() or 1) > 1:
+        if vm.vm.accel.name == "tcg":
+            assert vm.vm.tcg_threads == "multi"
+        # Two spinning guest CPUs keep two host CPUs busy, not one.
+        assert _busy_both_cpus(vm) > 1.3
+
+
+def test_other_tests_run_their_cpus_round_robin(vm: TestGuest,
+                                               request: pytest.FixtureRequest) -> None:
+    smp = request.config.getoption("--smp")
+    assert vm.check("nproc").stdout.strip() == str(smp)
+    if vm.vm.accel.name == "tcg" and smp > 1:
+        assert vm.vm.tcg_threads == "single"
+        assert _busy_both_cpus(vm) < 1.2
 
 
 def test_exit_status_and_streams(vm: TestGuest) -> None:

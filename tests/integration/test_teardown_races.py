@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
+
+# Races need the guest's CPUs to run at the same time, not round robin.
+pytestmark = pytest.mark.parallel_cpus
 
 NAND = "--type nand --size 4MiB --writesize 2048 --oobsize 64 --erasesize 128KiB"
 

@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from harness.kernel.build import BuildRequest
 from harness.tools.bench.chart import draw
-from harness.tools.bench.run import edit_loop_seconds
+from harness.tools.bench.run import BenchOptions, configs, edit_loop_seconds, suite_config
 from harness.tools.bench.stats import (
     BenchError,
+    Figure,
     Sample,
     aggregate,
     boot_phases,
+    drops,
     goals,
     median_phases,
     parse_result,
     samples_from,
+    side_by_side,
     table,
 )
 
@@ -78,16 +82,53 @@ def test_aggregate_keeps_workload_order_and_units() -> None:
 def test_goals_judge_ratios_boot_and_edit_loop() -> None:
     samples = (_samples("nand", "muse", "read_MiBps", [6.0]) +
                _samples("nand", "kernel", "read_MiBps", [10.0]) +
-               _samples("nand", "muse", "write_MiBps", [9.0]) +
-               _samples("nand", "kernel", "write_MiBps", [10.0]))
-    read, write, boot, edit = goals(aggregate(samples), 6.4, 80.0)
-    assert (read.met, read.aim_met) == (True, False)     # 0.6x: goal met, aim not yet
-    assert (write.met, write.aim_met) == (True, True)    # 0.9x
-    assert boot.met is False and "6.40 s" in boot.line()
+               _samples("nand", "muse", "write_MiBps", [11.0]) +
+               _samples("nand", "kernel", "write_MiBps", [10.0]) +
+               _samples("ubifs", "muse", "write_MiBps", [0.5]) +
+               _samples("ubifs", "kernel", "write_MiBps", [10.0]))
+    read, write, rand, ubifs_w, ubifs_r, boot, edit = goals(aggregate(samples), 2.9, 80.0)
+    assert (read.met, read.aim_met) == (True, False)     # 0.6x: goal met, aim (1.0x) not yet
+    assert (write.met, write.aim_met) == (True, True)    # 1.1x
+    assert (ubifs_w.met, ubifs_w.aim_met) == (False, False)  # 0.05x
+    assert rand.met is None and ubifs_r.met is None      # not measured
+    assert (boot.met, boot.aim_met) == (True, True) and "2.90 s" in boot.line()
     assert edit.met is True
     unmeasured = goals([], None, None)
     assert all(g.met is None for g in unmeasured)
     assert "not measured" in unmeasured[0].line()
+
+
+def test_side_by_side_puts_each_configuration_in_a_column() -> None:
+    def run(muse: float) -> list[Figure]:
+        return aggregate(_samples("nand", "muse", "read_MiBps", [muse])
+                         + _samples("nand", "kernel", "read_MiBps", [10.0]))
+    text = side_by_side({"smp2-multi": run(5.0), "smp2-single": run(12.0)})
+    head, row = text.splitlines()
+    assert "smp2-multi" in head and head.index("smp2-multi") < head.index("smp2-single")
+    assert row.startswith("MUSE NAND: read") and "0.50x (5)" in row and "1.20x (12)" in row
+
+
+def _bench_json(values: list[float]) -> dict[str, object]:
+    figures = aggregate(_samples("nand", "muse", "read_MiBps", values)
+                        + _samples("nand", "kernel", "read_MiBps", [10.0, 10.0, 10.0]))
+    return {"configs": [{"name": "smp2-single", "figures": [f.to_json() for f in figures]}]}
+
+
+def test_a_drop_beyond_the_spread_is_flagged_and_noise_is_not() -> None:
+    before = _bench_json([9.0, 10.0, 11.0])          # ratio 0.9 .. 1.1
+    assert drops(before, _bench_json([9.5, 9.0, 8.5])) == []      # overlaps: noise
+    [drop] = drops(before, _bench_json([6.0, 7.0, 8.0]))           # 0.6 .. 0.8 < 0.9
+    assert (drop.config, drop.figure, drop.before, drop.now) == (
+        "smp2-single", "nand/read_MiBps", 1.0, 0.7)
+    assert "below the earlier run's whole range" in drop.line()
+    assert drops({"configs": []}, before) == []       # nothing to compare with
+
+
+def test_bench_configurations_and_the_suites_own() -> None:
+    opts = BenchOptions(reports=Path("/tmp"), request=BuildRequest())
+    assert [c.name for c in configs(opts)] == ["smp1-single", "smp1-multi",
+                                               "smp2-single", "smp2-multi"]
+    assert suite_config(opts).name == "smp2-single"
 
 
 CONSOLE = (

@@ -35,6 +35,7 @@ def test_every_kernel_command_takes_the_kernel_options() -> None:
         wanted = ({"--base"} if name in ("bugs", "edit-loop") else
                   {"--bases", "--flavours"} if name == "matrix" else set(KERNEL_FLAGS))
         assert wanted <= _flags(parser), name
+    # bench's --smp is a list of CPU counts to compare (1,2).
     for name in ("run", "shell", "boot", "check", "bench", "matrix"):
         assert set(VM_FLAGS) | {REPORTS_OPT.flags[0]} <= _flags(commands[name]), name
 

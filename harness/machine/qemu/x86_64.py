@@ -19,11 +19,13 @@ class Share:
 
 
 def command(*, kernel: Path, rootfs: Path, append: str, ssh_port: int, accel: str,
-            memory_mb: int, smp: int, shares: tuple[Share, ...]) -> list[str]:
+            memory_mb: int, smp: int, shares: tuple[Share, ...],
+            accel_option: str = "") -> list[str]:
+    """accel_option: the -accel value when it is more than the accelerator's name."""
     cmd = [
         # One core per socket: the firmware's MP table lists one CPU per socket, and
         # our kernels have no ACPI to find the others, so "-smp 2" alone boots one CPU.
-        BINARY, "-machine", "pc", "-accel", accel, "-m", str(memory_mb),
+        BINARY, "-machine", "pc", "-accel", accel_option or accel, "-m", str(memory_mb),
         "-smp", f"{smp},sockets={smp},cores=1,threads=1",
         "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
         "-kernel", str(kernel), "-append", append,

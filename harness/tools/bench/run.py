@@ -34,22 +34,25 @@ from guest.contract import (
     start_server,
 )
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
+from harness.machine.accel import TCG_THREADS, tcg_threads
 from harness.machine.rootfs import GUEST, Rootfs, build_rootfs
 from harness.machine.ssh import GuestProcess
 from harness.machine.vm import VM
-from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
+from harness.options import add_jobs_opt, add_kernel_opts, add_memory_opt, add_reports_opt
 from harness.proc import say
 from harness.tools.bench.stats import (
     BenchError,
     BootPhases,
+    Figure,
     Sample,
     aggregate,
     boot_phases,
+    drops,
     goals,
     median_phases,
     parse_result,
     samples_from,
-    table,
+    side_by_side,
 )
 from harness.tools.common import Subparsers, kernel_request
 
@@ -69,8 +72,33 @@ class BenchOptions:
     boots: int = 3                # extra boots for the boot-time median
     profile: bool = False         # servers under cProfile (figures then not comparable)
     output: str = "bench"
-    smp: int = 2
+    smps: tuple[int, ...] = (1, 2)           # guest CPUs: each is a configuration
+    tcg_threads: tuple[str, ...] = TCG_THREADS   # and each TCG thread mode with it
     memory_mb: int = 1024
+    against: Path | None = None              # an earlier bench.json to hold this run against
+
+
+@dataclass(frozen=True)
+class Config:
+    """One VM set-up the workloads run in."""
+
+    smp: int
+    tcg_threads: str
+
+    @property
+    def name(self) -> str:
+        return f"smp{self.smp}-{self.tcg_threads}"
+
+
+def configs(opts: BenchOptions) -> list[Config]:
+    return [Config(smp, threads) for smp in opts.smps for threads in opts.tcg_threads]
+
+
+def suite_config(opts: BenchOptions) -> Config:
+    """The configuration the suite's guests run in: the most CPUs asked for, the thread
+    mode the suite gives a test that does not need parallel CPUs."""
+    smp = max(opts.smps)
+    return Config(smp, tcg_threads(smp, parallel=False))
 
 
 def edit_loop_seconds(reports: Path) -> float | None:
@@ -84,6 +112,8 @@ def edit_loop_seconds(reports: Path) -> float | None:
 
 
 class Bench:
+    """The workloads in one VM."""
+
     def __init__(self, vm: VM, opts: BenchOptions) -> None:
         self.vm, self.opts = vm, opts
         self.samples: list[Sample] = []
@@ -202,12 +232,12 @@ def _boot_record(vm: VM) -> BootPhases:
                        vm.boot_seconds, init=GUEST["init"], marker=GUEST["marker"])
 
 
-def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
+def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions, config: Config,
                   count: int) -> list[BootPhases]:
     runs = []
     for index in range(count):
         vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"boot{index + 1}",
-                smp=opts.smp, memory_mb=opts.memory_mb)
+                smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads)
         try:
             vm.start()
             runs.append(_boot_record(vm))
@@ -218,18 +248,30 @@ def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
     return runs
 
 
-def run_bench(opts: BenchOptions) -> dict[str, object]:
-    started = time.monotonic()
-    opts.reports.mkdir(parents=True, exist_ok=True)
-    kernel = build_kernel(opts.request)
-    rootfs = build_rootfs()
-    vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=opts.output, smp=opts.smp,
-            memory_mb=opts.memory_mb)
-    say(f"booting {kernel.release} ({kernel.flavour}) for the benchmark")
+@dataclass
+class ConfigRun:
+    config: Config
+    guest_cpus: int
+    accel: str
+    samples: list[Sample]
+    figures: list[Figure]
+    boot: BootPhases
+    profiles: dict[str, str]
+
+
+def run_config(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
+               config: Config) -> ConfigRun:
+    """Every workload in one VM of config; its guest CPU count as the guest reports it."""
+    vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"{opts.output}-{config.name}",
+            smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads)
+    say(f"{config.name}: booting {kernel.release} ({kernel.flavour}) for the benchmark")
     try:
         vm.start()
-        boots = [_boot_record(vm)]
+        boot = _boot_record(vm)
         bench = Bench(vm, opts)
+        cpus = int(bench.check("nproc").strip())
+        if cpus != config.smp:
+            raise BenchError(f"{config.name}: the guest has {cpus} CPUs, not {config.smp}")
         devices = bench.devices()
         bench.raw(devices)
         bench.ubifs(devices)
@@ -241,51 +283,97 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
         accel = vm.accel.name
     finally:
         vm.close()
-    boots += measure_boots(kernel, rootfs, opts, opts.boots)
-    figures = aggregate(bench.samples)
+    return ConfigRun(config, cpus, accel, bench.samples, aggregate(bench.samples), boot,
+                     bench.profiles)
+
+
+def run_bench(opts: BenchOptions) -> dict[str, object]:
+    started = time.monotonic()
+    opts.reports.mkdir(parents=True, exist_ok=True)
+    earlier = json.loads(opts.against.read_text()) if opts.against else None
+    kernel = build_kernel(opts.request)
+    rootfs = build_rootfs()
+    primary = suite_config(opts)
+    runs = [run_config(kernel, rootfs, opts, config) for config in configs(opts)]
+    main = next((r for r in runs if r.config == primary), runs[-1])
+    boots = [main.boot, *measure_boots(kernel, rootfs, opts, main.config, opts.boots)]
     boot_times = [b.total for b in boots]
     boot_median = statistics.median(boot_times)
     edit = edit_loop_seconds(opts.reports)
-    judged = goals(figures, boot_median if accel == "tcg" else None, edit)
+    judged = goals(main.figures, boot_median if main.accel == "tcg" else None, edit)
     result: dict[str, object] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "kernel": kernel.release, "flavour": kernel.flavour, "accel": accel,
-        "options": {k: v for k, v in asdict(opts).items() if k not in ("reports", "request")},
-        "figures": [f.to_json() for f in figures],
-        "ratios": {f"{f.workload}/{f.metric}": f.ratio for f in figures},
-        "boot": {"seconds": boot_times, "median": boot_median,
+        "kernel": kernel.release, "base": opts.request.base, "flavour": kernel.flavour,
+        "accel": main.accel, "suite_config": main.config.name,
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()
+                    if k not in ("reports", "request")},
+        "configs": [{"name": r.config.name, "smp": r.config.smp,
+                     "tcg_threads": r.config.tcg_threads, "guest_cpus": r.guest_cpus,
+                     "figures": [f.to_json() for f in r.figures],
+                     "ratios": {f"{f.workload}/{f.metric}": f.ratio for f in r.figures},
+                     "samples": [asdict(s) for s in r.samples]} for r in runs],
+        "figures": [f.to_json() for f in main.figures],
+        "ratios": {f"{f.workload}/{f.metric}": f.ratio for f in main.figures},
+        "boot": {"config": main.config.name, "seconds": boot_times, "median": boot_median,
                  "median_phases": median_phases(boots), "runs": [asdict(b) for b in boots]},
         "edit_to_result_seconds": edit,
         "goals": [asdict(g) for g in judged],
-        "samples": [asdict(s) for s in bench.samples],
         "wall_seconds": round(time.monotonic() - started, 1),
     }
+    found = drops(earlier, result) if earlier is not None else []
+    result["drops"] = [asdict(d) for d in found]
     out = opts.reports / f"{opts.output}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    for tag, text in bench.profiles.items():
-        (opts.reports / f"{opts.output}-profile-{tag}.txt").write_text(text)
+    for run in runs:
+        for tag, text in run.profiles.items():
+            (opts.reports / f"{opts.output}-{run.config.name}-profile-{tag}.txt").write_text(text)
     chart = opts.reports / f"{opts.output}.png"
     from harness.tools.bench.chart import draw
 
-    draw(figures, chart, title=f"MUSE vs in-kernel, {kernel.release}, {accel}, "
-                               f"medians of {opts.repeats}")
-    print(table(figures))
-    print(f"boot to SSH ready: median {boot_median:.2f} s of {len(boot_times)} "
-          f"({', '.join(f'{k} {v:.2f}' for k, v in median_phases(boots).items())})")
+    draw(main.figures, chart, title=f"MUSE vs in-kernel, {kernel.release}, {main.accel}, "
+                                    f"{main.config.name}, medians of {opts.repeats}")
+    print(side_by_side({r.config.name: r.figures for r in runs}))
+    print(f"(MUSE's median in parentheses; the suite runs as {main.config.name})")
+    phases = ", ".join(f"{k} {v:.2f}" for k, v in median_phases(boots).items())
+    print(f"boot to SSH ready ({main.config.name}): median {boot_median:.2f} s of "
+          f"{len(boot_times)} ({phases})")
     print("goals:")
     for goal in judged:
         print("  " + goal.line())
+    if opts.against is not None:
+        print(f"against {opts.against}: " + ("no drop beyond the measured spread" if not found
+                                             else f"{len(found)} drops"))
+        for drop in found:
+            print("  DROP " + drop.line())
     say(f"results in {out} and {chart}")
     return result
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of CPU counts: {text!r}") from None
+
+
+def _threads(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    wrong = [m for m in modes if m not in TCG_THREADS]
+    if wrong or not modes:
+        raise argparse.ArgumentTypeError(f"TCG thread modes are {', '.join(TCG_THREADS)}, "
+                                         f"not {text!r}")
+    return modes
+
+
 def main(args: argparse.Namespace) -> int:
-    run_bench(BenchOptions(
+    if args.against is not None and not args.against.is_file():
+        raise BenchError(f"--against {args.against}: no such file")
+    result = run_bench(BenchOptions(
         reports=args.reports.resolve(), request=kernel_request(args), repeats=args.repeat,
         region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
-        boots=args.boots, profile=args.profile, output=args.output, smp=args.smp,
-        memory_mb=args.memory))
-    return 0
+        boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
+        tcg_threads=args.tcg_threads, memory_mb=args.memory, against=args.against))
+    return 1 if result["drops"] else 0
 
 
 def register(sub: Subparsers) -> None:
@@ -293,7 +381,14 @@ def register(sub: Subparsers) -> None:
                                      "reports/bench.json and bench.png")
     add_kernel_opts(p.add_argument)
     add_jobs_opt(p.add_argument)
-    add_vm_opts(p.add_argument)
+    add_memory_opt(p.add_argument)
+    # Several configurations side by side in one run: each CPU count with each mode.
+    p.add_argument("--smp", type=_ints, default=(1, 2),
+                   help="guest CPU counts, comma-separated (default 1,2)")
+    p.add_argument("--tcg-threads", type=_threads, default=TCG_THREADS,
+                   help="TCG thread modes, comma-separated (default single,multi)")
+    p.add_argument("--against", type=Path,
+                   help="an earlier bench.json: flag each ratio that dropped beyond its spread")
     add_reports_opt(p.add_argument)
     p.add_argument("--repeat", type=int, default=5, help="repeats per workload (medians)")
     p.add_argument("--region", default="16MiB", help="raw MTD bytes per run")
