@@ -22,6 +22,10 @@ DEFAULT_FLAVOUR = "default"
 DEFAULT_SMP = 2
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_REPORTS = REPO / "reports"
+# TCG's thread modes: "multi" gives each vCPU a host thread of its own (the vCPUs
+# really run in parallel); "single" runs all vCPUs round robin on one host thread.
+TCG_THREADS = ("multi", "single")
+DEFAULT_TCG_THREADS = "multi"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ VM_OPTS = (
     Option(("--smp",), {"type": int, "default": DEFAULT_SMP, "help": "guest CPUs"}),
     Option(("--memory",), {"type": int, "default": DEFAULT_MEMORY_MB,
                            "help": "guest memory in MiB"}),
+    Option(("--tcg-threads",), {"choices": TCG_THREADS, "default": DEFAULT_TCG_THREADS,
+                                "help": "under TCG: a host thread per vCPU (multi) or all "
+                                        "vCPUs on one (single: faster MUSE requests on a "
+                                        "busy host); parallel_cpus tests always get multi"}),
 )
 REPORTS_OPT = Option(("--reports",), {"type": Path, "default": DEFAULT_REPORTS,
                                       "help": "where reports and console logs go"})
@@ -69,8 +77,8 @@ def add_vm_opts(add: AddOption) -> None:
 
 
 def add_memory_opt(add: AddOption) -> None:
-    """--memory alone: for a tool whose --smp means something else (bench: a list)."""
-    _add(add, VM_OPTS[1:])
+    """--memory alone: for a tool whose --smp means something else (bench: lists)."""
+    _add(add, VM_OPTS[1:2])
 
 
 def add_reports_opt(add: AddOption) -> None:

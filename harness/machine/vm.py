@@ -31,6 +31,7 @@ from harness.machine.console import Console
 from harness.machine.qemu import x86_64
 from harness.machine.rootfs import GUEST, Rootfs
 from harness.machine.ssh import CommandResult, GuestProcess, GuestSSH
+from harness.options import DEFAULT_TCG_THREADS
 from harness.paths import REPO
 from harness.verdict.splats import Kind, Splat
 
@@ -73,14 +74,14 @@ class VM:
     def __init__(self, kernel: KernelBuild, rootfs: Rootfs, workdir: Path, *, name: str = "vm",
                  smp: int = 2, memory_mb: int = 1024, timeouts: Timeouts | None = None,
                  extra_append: str = "", parallel: bool = False,
-                 tcg_threads: str | None = None) -> None:
-        """parallel: the guest's CPUs must really run at the same time (races); else
-        TCG runs them round robin on one host thread (accel.tcg_threads()).
-        tcg_threads: force a TCG thread mode (the bench compares them)."""
+                 tcg_threads: str = DEFAULT_TCG_THREADS) -> None:
+        """tcg_threads: TCG's thread mode ("multi" or "single", accel.tcg_threads());
+        parallel: the guest's CPUs must really run at the same time (races), so
+        "multi" whatever tcg_threads says."""
         self.kernel, self.rootfs, self.name = kernel, rootfs, name
         self.workdir = workdir
         self.smp, self.memory_mb, self.extra_append = smp, memory_mb, extra_append
-        self.tcg_threads = tcg_threads or tcg_threads_for(smp, parallel)
+        self.tcg_threads = tcg_threads_for(tcg_threads, parallel)
         self.base_timeouts = timeouts or Timeouts()
         self.timeouts = self.base_timeouts
         self.accel = Accel("tcg", "not started")

@@ -81,6 +81,7 @@ def _pool(config: pytest.Config) -> VMPool:
             extra_patches=tuple(Path(p).resolve() for p in config.getoption("--extra-patch")),
             build_as=config.getoption("--build-as"),
             smp=config.getoption("--smp"), memory_mb=config.getoption("--memory"),
+            tcg_threads=config.getoption("--tcg-threads"),
             logdir=_reports(config) / "consoles", worker=_worker()))
     return config.stash[POOL_KEY]
 

@@ -36,6 +36,7 @@ class PoolOptions:
     build_as: str
     smp: int
     memory_mb: int
+    tcg_threads: str
     logdir: Path
     worker: str
 
@@ -76,7 +77,8 @@ class VMPool:
             vm = VM(kernel, self.rootfs, self.options.logdir,
                     name=f"{self.options.worker}-{spec.flavour}-{len(self.boot_times) + 1}",
                     smp=self.options.smp, memory_mb=self.options.memory_mb,
-                    extra_append=spec.kernel_args, parallel=spec.parallel)
+                    extra_append=spec.kernel_args, parallel=spec.parallel,
+                    tcg_threads=self.options.tcg_threads)
             try:
                 vm.start()
             finally:

@@ -22,7 +22,8 @@ def main(args: argparse.Namespace) -> int:
     rootfs = build_rootfs()
     result = run_suite(SuiteRequest(
         kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
-        workers=args.workers, smp=args.smp, memory_mb=args.memory, timeout=args.timeout,
+        workers=args.workers, smp=args.smp, memory_mb=args.memory,
+        tcg_threads=args.tcg_threads, timeout=args.timeout,
         fresh_build=kernel.builddir))
     summary = write_summary(reports, {
         "base": args.base, "flavour": args.flavour, "as_posted": args.as_posted,

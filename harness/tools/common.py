@@ -31,7 +31,8 @@ def booted(args: argparse.Namespace, name: str) -> Iterator[tuple[KernelBuild, V
     kernel = build_kernel(kernel_request(args))
     rootfs = build_rootfs()
     logdir = args.reports.resolve() / "cli"
-    vm = VM(kernel, rootfs, logdir, name=name, smp=args.smp, memory_mb=args.memory)
+    vm = VM(kernel, rootfs, logdir, name=name, smp=args.smp, memory_mb=args.memory,
+            tcg_threads=args.tcg_threads)
     try:
         say(f"booting {kernel.release} ({kernel.flavour}); console: {logdir}")
         vm.start()

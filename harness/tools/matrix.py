@@ -18,7 +18,14 @@ from pathlib import Path
 
 from harness.kernel.build import BuildRequest
 from harness.kernel.series import read_series
-from harness.options import DEFAULT_BASE, add_reports_opt, add_vm_opts
+from harness.options import (
+    DEFAULT_BASE,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_SMP,
+    DEFAULT_TCG_THREADS,
+    add_reports_opt,
+    add_vm_opts,
+)
 from harness.proc import say
 from harness.tools.common import Subparsers
 from harness.tools.junit import Record, junit_records
@@ -91,8 +98,9 @@ class MatrixRequest:
     reports: Path
     paths: tuple[str, ...] = ("tests/integration",)
     k: str | None = None
-    smp: int = 2
-    memory_mb: int = 1024
+    smp: int = DEFAULT_SMP
+    memory_mb: int = DEFAULT_MEMORY_MB
+    tcg_threads: str = DEFAULT_TCG_THREADS
     timeout: float = SUITE_TIMEOUT
 
 
@@ -105,7 +113,8 @@ def run_matrix(request: MatrixRequest) -> bool:
         result = run_suite(SuiteRequest(
             kernel=BuildRequest(base=base, flavour=request.flavours[0]),
             reports=request.reports / "matrix" / base, paths=request.paths, k=request.k,
-            smp=request.smp, memory_mb=request.memory_mb, timeout=request.timeout,
+            smp=request.smp, memory_mb=request.memory_mb, tcg_threads=request.tcg_threads,
+            timeout=request.timeout,
             pytest_args=(f"--flavours={','.join(request.flavours)}",),
             what=f"the suite on {base}"))
         records[base] = junit_records(result.junit)
@@ -133,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     ok = run_matrix(MatrixRequest(
         bases=_names(args.bases), flavours=_names(args.flavours),
         reports=args.reports.resolve(), paths=tuple(args.paths), k=args.k, smp=args.smp,
-        memory_mb=args.memory, timeout=args.timeout))
+        memory_mb=args.memory, tcg_threads=args.tcg_threads, timeout=args.timeout))
     return 0 if ok else 1
 
 

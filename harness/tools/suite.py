@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.kernel.build import FRESH_BUILD_ENV, BuildRequest
-from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP
+from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP, DEFAULT_TCG_THREADS
 from harness.paths import REPO
 from harness.proc import run_group, say
 from harness.tools.junit import junit_counts, junit_outcomes
@@ -34,6 +34,7 @@ class SuiteRequest:
     workers: int = 1
     smp: int = DEFAULT_SMP
     memory_mb: int = DEFAULT_MEMORY_MB
+    tcg_threads: str = DEFAULT_TCG_THREADS
     timeout: float = SUITE_TIMEOUT
     pytest_args: tuple[str, ...] = ()   # more pytest options ("-q", "--flavours=...")
     what: str = "the suite"
@@ -58,7 +59,7 @@ def pytest_command(request: SuiteRequest) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", *request.paths, f"--junitxml={junit}",
            f"--reports={request.reports}", f"--base={kernel.base}",
            f"--flavour={kernel.flavour}", f"--smp={request.smp}",
-           f"--memory={request.memory_mb}", "-ra"]
+           f"--memory={request.memory_mb}", f"--tcg-threads={request.tcg_threads}", "-ra"]
     if kernel.kernel_src:
         cmd.append(f"--kernel-src={kernel.kernel_src}")
     if kernel.as_posted:

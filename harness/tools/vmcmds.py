@@ -49,7 +49,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
     accel = ""
     for index in range(args.repeat):
         vm = VM(kernel, rootfs, logdir, name=f"boot{index + 1}", smp=args.smp,
-                memory_mb=args.memory)
+                memory_mb=args.memory, tcg_threads=args.tcg_threads)
         try:
             vm.start()
             times.append(vm.boot_seconds)

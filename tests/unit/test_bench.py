@@ -126,9 +126,9 @@ def test_a_drop_beyond_the_spread_is_flagged_and_noise_is_not() -> None:
 
 def test_bench_configurations_and_the_suites_own() -> None:
     opts = BenchOptions(reports=Path("/tmp"), request=BuildRequest())
-    assert [c.name for c in configs(opts)] == ["smp1-single", "smp1-multi",
-                                               "smp2-single", "smp2-multi"]
-    assert suite_config(opts).name == "smp2-single"
+    assert [c.name for c in configs(opts)] == ["smp1-multi", "smp1-single",
+                                               "smp2-multi", "smp2-single"]
+    assert suite_config(opts).name == "smp2-multi"
 
 
 CONSOLE = (

@@ -34,11 +34,17 @@ from guest.contract import (
     start_server,
 )
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
-from harness.machine.accel import TCG_THREADS, tcg_threads
 from harness.machine.rootfs import GUEST, Rootfs, build_rootfs
 from harness.machine.ssh import GuestProcess
 from harness.machine.vm import VM
-from harness.options import add_jobs_opt, add_kernel_opts, add_memory_opt, add_reports_opt
+from harness.options import (
+    DEFAULT_TCG_THREADS,
+    TCG_THREADS,
+    add_jobs_opt,
+    add_kernel_opts,
+    add_memory_opt,
+    add_reports_opt,
+)
 from harness.proc import say
 from harness.tools.bench.stats import (
     BenchError,
@@ -95,10 +101,9 @@ def configs(opts: BenchOptions) -> list[Config]:
 
 
 def suite_config(opts: BenchOptions) -> Config:
-    """The configuration the suite's guests run in: the most CPUs asked for, the thread
-    mode the suite gives a test that does not need parallel CPUs."""
-    smp = max(opts.smps)
-    return Config(smp, tcg_threads(smp, parallel=False))
+    """The configuration the suite's guests run in by default: the most CPUs asked
+    for, the default TCG thread mode."""
+    return Config(max(opts.smps), DEFAULT_TCG_THREADS)
 
 
 def edit_loop_seconds(reports: Path) -> float | None:
@@ -386,7 +391,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--smp", type=_ints, default=(1, 2),
                    help="guest CPU counts, comma-separated (default 1,2)")
     p.add_argument("--tcg-threads", type=_threads, default=TCG_THREADS,
-                   help="TCG thread modes, comma-separated (default single,multi)")
+                   help="TCG thread modes, comma-separated (default multi,single)")
     p.add_argument("--against", type=Path,
                    help="an earlier bench.json: flag each ratio that dropped beyond its spread")
     add_reports_opt(p.add_argument)
