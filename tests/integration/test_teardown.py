@@ -118,10 +118,14 @@ def test_connect_disconnect_cycles(vm: TestGuest, users: bool,
     script = (
         "set -e\n"
         f"for i in $(seq {cycles}); do\n"
+        # The background job truncates the file only once it runs: without the rm, the
+        # loop below can read the last cycle's ready line and kill a server that is
+        # still starting (exit 143 when the guest's CPUs run round robin).
+        "  rm -f /tmp/cyc.out\n"
         "  python3 -m guest.muse serve --type ram --size 256KiB --erasesize 64KiB "
         "--name cyc$i > /tmp/cyc.out &\n"
         "  pid=$!\n"
-        "  until grep -q 'muse: ready' /tmp/cyc.out; do kill -0 $pid; sleep 0.05; done\n"
+        "  until grep -qs 'muse: ready' /tmp/cyc.out; do kill -0 $pid; sleep 0.05; done\n"
         "  n=$(sed -n 's/^muse: registered mtd\\([0-9]*\\).*/\\1/p' /tmp/cyc.out)\n"
         f"  {hold}kill -TERM $pid; wait $pid\n"
         + ("  grep -q \"\\\"cyc$i\\\"\" /proc/mtd; exec 3<&-\n" if users else "")
