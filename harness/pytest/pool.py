@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
+from harness.machine.accel import tcg_threads
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.vm import VM
 from harness.verdict.aftermath import Aftermath
 from harness.verdict.kmemleak import CLEAR_COMMAND, PRESENT
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class VMSpec:
-    """What a test needs of its VM; a VM serves the next test only if this is equal."""
+    """What a test needs of its VM."""
 
     flavour: str
     kernel_args: str = ""        # extra kernel command line (kernel_args marker)
@@ -47,7 +48,7 @@ class VMPool:
     kernels: dict[str, KernelBuild] = field(default_factory=dict)
     rootfs: Rootfs | None = None
     vm: VM | None = None
-    vm_spec: VMSpec | None = None   # what self.vm was booted for
+    vm_key: tuple[str, str, str] | None = None   # flavour, kernel args, TCG threads of self.vm
     tainted: str = ""          # why the current VM must not serve the next test
     retired: list[str] = field(default_factory=list)   # why each earlier VM went
     boot_times: list[float] = field(default_factory=list)
@@ -65,11 +66,15 @@ class VMPool:
 
     def get(self, spec: VMSpec) -> VM:
         """A running VM booted for spec, booting one when needed."""
+        # Compared as QEMU will run it: with a thread per vCPU anyway, a parallel_cpus
+        # test can use the VM of the test before.
+        key = (spec.flavour, spec.kernel_args, tcg_threads(self.options.tcg_threads,
+                                                          spec.parallel))
         if self.vm is not None:
             if not self.vm.running():
                 self._retire(self.tainted or "QEMU exited")
-            elif self.tainted or self.vm_spec != spec:
-                self._retire(self.tainted or "another flavour or command line")
+            elif self.tainted or self.vm_key != key:
+                self._retire(self.tainted or "another flavour, command line or TCG mode")
         if self.vm is None:
             kernel = self.kernel(spec.flavour)
             if self.rootfs is None:
@@ -83,7 +88,7 @@ class VMPool:
                 vm.start()
             finally:
                 self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
-            self.vm, self.vm_spec = vm, spec
+            self.vm, self.vm_key = vm, key
             self.boot_times.append(vm.boot_seconds)
             self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout
         return self.vm
