@@ -39,6 +39,7 @@ test: deps venv lint
 	$(BIN)/python -m pytest $(OTHER_TESTS) -k '$(OTHER_K)' -ra \
 		--junitxml=reports/$(OTHER_BASE)/test-junit.xml --reports=reports/$(OTHER_BASE) \
 		--base $(OTHER_BASE) --flavour default --flavours=default
+	$(BIN)/muse-harness report reports
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q

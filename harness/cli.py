@@ -13,6 +13,7 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
     muse-harness edit-loop                  # time a muse.c patch edit to one test's result
+    muse-harness report [DIR]               # rewrite DIR/index.html from its files
 
 Exit codes: 0 success; 1 a test, check or comparison failed (check: pytest's own
 status, 1 for failed tests, others for usage or collection problems); 2 a
@@ -37,11 +38,12 @@ from harness.tools import (
     matrix,
     mutate,
     prepare,
+    report,
     seriescheck,
     vmcmds,
 )
 
-TOOLS = (prepare, vmcmds, check, matrix, seriescheck, mutate, bugs, bench, editloop)
+TOOLS = (prepare, vmcmds, check, matrix, seriescheck, mutate, bugs, bench, editloop, report)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -88,6 +88,8 @@ class KernelBuild:
     patches: tuple[str, ...]
     rebuilt: bool
     seconds: float
+    series_id: str = ""       # Series.chain_id(): the exact patch contents, in order
+    compiler: str = ""        # CONFIG_CC_VERSION_TEXT of the build
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
@@ -263,6 +265,14 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     stamp.write_text(key)
 
 
+def compiler_of(builddir: Path) -> str:
+    """The compiler kbuild recorded in the build's .config ("" when unknown)."""
+    config = builddir / ".config"
+    text = config.read_text(errors="replace") if config.is_file() else ""
+    match = re.search(r'^CONFIG_CC_VERSION_TEXT="(.*)"$', text, re.M)
+    return match.group(1) if match else ""
+
+
 def _result(request: BuildRequest, builddir: Path, source: Source, series: Series, key: str,
             rebuilt: bool, start: float) -> KernelBuild:
     if not rebuilt:
@@ -274,7 +284,8 @@ def _result(request: BuildRequest, builddir: Path, source: Source, series: Serie
         builddir=builddir, bzimage=builddir / "arch/x86/boot/bzImage",
         modules=modules if modules.is_dir() else None, release=release,
         origin=source.origin, patches=tuple(p.name for p in series.patches),
-        rebuilt=rebuilt, seconds=round(time.monotonic() - start, 1))
+        rebuilt=rebuilt, seconds=round(time.monotonic() - start, 1),
+        series_id=series.chain_id(), compiler=compiler_of(builddir))
     if rebuilt:  # keep the start time written before the build
         metadata = json.loads((builddir / "metadata.json").read_text())
         metadata.update(status="done", result=result.summary())

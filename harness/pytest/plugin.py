@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,9 +28,13 @@ from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import restore_sigint
 from harness.pytest.pool import PoolOptions, VMPool, VMSpec
 from harness.pytest.testguest import TestGuest
+from harness.report.html import write_page
+from harness.report.runinfo import finish_run, start_run
+from harness.report.slices import slice_name
 from harness.verdict.aftermath import Aftermath
 
 POOL_KEY = pytest.StashKey[VMPool]()
+RUN_KEY = pytest.StashKey[dict[str, Any]]()
 GUEST_KEY = pytest.StashKey[TestGuest]()
 
 
@@ -60,6 +66,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kernel_args(text): extra kernel command line for its VM")
     config.addinivalue_line("markers", "parallel_cpus: the guest's CPUs must really run in "
                                        "parallel (a thread per vCPU under TCG)")
+    if not hasattr(config, "workerinput"):  # the controller (or the only process) owns the run
+        config.stash[RUN_KEY] = start_run(
+            _reports(config),
+            [sys.executable, "-m", "pytest", *config.invocation_params.args],
+            _run_facts(config))
+
+
+def _run_facts(config: pytest.Config) -> dict[str, object]:
+    """What run.json says of this run; pytest_args rerun one test on the same kernel."""
+    opt = config.getoption
+    args = [f"--base={opt('--base')}", f"--flavour={opt('--flavour')}",
+            f"--smp={opt('--smp')}", f"--memory={opt('--memory')}",
+            f"--tcg-threads={opt('--tcg-threads')}"]
+    if opt("--as-posted"):
+        args.append("--as-posted")
+    if opt("--kernel-src"):
+        args.append(f"--kernel-src={Path(opt('--kernel-src')).resolve()}")
+    patches = [str(Path(p).resolve()) for p in opt("--extra-patch")]
+    args += [f"--extra-patch={p}" for p in patches]
+    if patches:
+        args.append(f"--build-as={opt('--build-as')}")
+    xml = config.option.xmlpath
+    return {"base": opt("--base"), "flavour": opt("--flavour"), "as_posted": opt("--as-posted"),
+            "flavours": opt("--flavours"), "python": sys.executable, "pytest_args": args,
+            "junit": str(Path(xml).resolve()) if xml else None}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        reports = _reports(config)
+        finish_run(reports, run)
+        write_page(reports)
 
 
 def _worker() -> str:
@@ -154,10 +193,6 @@ def run(vm: TestGuest) -> Callable[..., CommandResult]:
     return vm.run
 
 
-def _slice_name(nodeid: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", nodeid)[-150:] + ".log"
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     failed = False
@@ -176,7 +211,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 def _judge(item: pytest.Item, aftermath: Aftermath, failed: bool) -> None:
     """Keep the test's console slice and kmemleak report; fail it on its problems."""
-    path = _reports(item.config) / "consoles" / _slice_name(item.nodeid)
+    path = _reports(item.config) / "consoles" / slice_name(item.nodeid)
     path.write_text(aftermath.console)
     saved = [str(path)]
     problems = aftermath.problems()

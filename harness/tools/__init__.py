@@ -1,4 +1,5 @@
-"""The muse-harness subcommands: users of kernel/, machine/, verdict/ and pytest/.
+"""The muse-harness subcommands: users of kernel/, machine/, verdict/, report/
+and pytest/.
 
 Each module owns its subcommand's parser (register()) and its work.
 
@@ -8,8 +9,7 @@ Modules:
   vmcmds       run, shell, boot
   check        check: build, boot, the suite, summary.json and report.md
   suite        run_suite(): the one way a tool runs pytest (process group, deadline)
-  junit        the one JUnit outcome reader and test-name matcher
-  report       summary.json and report.md
+  report       report DIR: rewrite a reports directory's index.html
   seriescheck  series-check: checkpatch and a build after every patch
   bugs         bugs: the bug tests as posted and with the fixes; bugs.md
   mutate       mutate: mutation patches, their named tests must fail

@@ -26,8 +26,9 @@ from harness.kernel.series import read_series
 from harness.options import DEFAULT_BASE, add_reports_opt
 from harness.paths import TEMPLATES_DIR
 from harness.proc import say
+from harness.report.html import reported_run
+from harness.report.junit import cases, junit_outcomes
 from harness.tools.common import Subparsers
-from harness.tools.junit import cases, junit_outcomes
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 TEST_FILE = "tests/integration/test_bugs.py"
@@ -145,8 +146,11 @@ def check_bugs(base: str, reports: Path, k: str | None = None,
 
 
 def main(args: argparse.Namespace) -> int:
-    return 0 if check_bugs(args.base, args.reports, args.k, args.timeout,
-                           table_only=args.table_only) else 1
+    reports = args.reports.resolve()
+    read_series(args.base)          # a bad base fails before the last run's page is touched
+    with reported_run(reports, {"base": args.base}):
+        ok = check_bugs(args.base, reports, args.k, args.timeout, table_only=args.table_only)
+    return 0 if ok else 1
 
 
 def register(sub: Subparsers) -> None:

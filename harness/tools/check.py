@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from harness.kernel.build import build_kernel
+from harness.kernel.series import read_series
 from harness.machine.rootfs import build_rootfs
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import say
+from harness.report.html import reported_run
+from harness.report.summary import write_summary
 from harness.tools.common import Subparsers, kernel_request
-from harness.tools.report import write_summary
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 
 def main(args: argparse.Namespace) -> int:
-    start = time.monotonic()
     reports = args.reports.resolve()
+    read_series(args.base)          # a bad base fails before the last run's page is touched
+    with reported_run(reports, {"base": args.base, "flavour": args.flavour,
+                                "as_posted": args.as_posted}):
+        return _check(args, reports)
+
+
+def _check(args: argparse.Namespace, reports: Path) -> int:
+    start = time.monotonic()
     request = kernel_request(args)
     kernel = build_kernel(request)
     rootfs = build_rootfs()

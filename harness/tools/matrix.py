@@ -27,8 +27,9 @@ from harness.options import (
     add_vm_opts,
 )
 from harness.proc import say
+from harness.report.html import reported_run
+from harness.report.junit import Record, junit_records
 from harness.tools.common import Subparsers
-from harness.tools.junit import Record, junit_records
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 DEFAULT_FLAVOURS = "default,partmaster"
@@ -139,10 +140,14 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    ok = run_matrix(MatrixRequest(
+    request = MatrixRequest(
         bases=_names(args.bases), flavours=_names(args.flavours),
         reports=args.reports.resolve(), paths=tuple(args.paths), k=args.k, smp=args.smp,
-        memory_mb=args.memory, tcg_threads=args.tcg_threads, timeout=args.timeout))
+        memory_mb=args.memory, tcg_threads=args.tcg_threads, timeout=args.timeout)
+    for base in request.bases:      # a bad base fails before the last run's page is touched
+        read_series(base)
+    with reported_run(request.reports, {"bases": request.bases, "flavours": request.flavours}):
+        ok = run_matrix(request)
     return 0 if ok else 1
 
 

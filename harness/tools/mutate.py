@@ -21,8 +21,8 @@ from harness.kernel.build import BuildRequest
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
 from harness.paths import KERNEL_DIR
 from harness.proc import say
+from harness.report.junit import cases
 from harness.tools.common import Subparsers, kernel_request
-from harness.tools.junit import cases
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 EXPECT = "Expect-Fail:"

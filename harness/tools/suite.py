@@ -20,7 +20,8 @@ from harness.kernel.build import FRESH_BUILD_ENV, BuildRequest
 from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP, DEFAULT_TCG_THREADS
 from harness.paths import REPO
 from harness.proc import run_group, say
-from harness.tools.junit import junit_counts, junit_outcomes
+from harness.report.junit import junit_counts, junit_outcomes
+from harness.report.runinfo import COMMAND_ENV
 
 SUITE_TIMEOUT = 3 * 3600.0
 
@@ -86,7 +87,9 @@ def run_suite(request: SuiteRequest) -> SuiteResult:
     for stale in request.reports.glob("session-*.json"):
         stale.unlink()
     cmd = pytest_command(request)
+    # The run's reproduce command is the tool's own command line, not this pytest line.
     env = dict(os.environ)
+    env.setdefault(COMMAND_ENV, shlex.join(sys.argv))
     if request.fresh_build:
         env[FRESH_BUILD_ENV] = str(request.fresh_build)
     say("running: " + shlex.join(cmd))

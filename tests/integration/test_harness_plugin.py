@@ -5,6 +5,8 @@ The inner session boots its own VM from the cached kernel and root filesystem.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.paths import cache_root
@@ -45,3 +47,8 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
     assert "QEMU exited" in text or "Kernel panic" in text
     assert "PASSED test_inner.py::test_clean_after_warning" in text
     assert "PASSED test_inner.py::test_clean_after_panic" in text
+    # The page a person reads: both failures, the WARNING's lines marked in its console.
+    page = (pytester.path / "reports" / "index.html").read_text()
+    assert re.search(r'v-failed">FAILED</span>\s*<span class="o-failed">2 failed', page), page
+    warns = page[page.index("<code>test_inner.py::test_warns</code>"):]
+    assert re.search(r'<span class="splat">[^\n]*lkdtm_WARNING', warns), warns

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.paths import REPO
+from harness.report.junit import junit_outcomes
 from harness.tools.bugs import TEST_FILE, Bug, bugs_of, fix_patches, summarize, table, write_reports
-from harness.tools.junit import junit_outcomes
 
 T = "tests/integration/test_bugs.py::"
 PATCH = """From 0 Mon Sep 17 00:00:00 2001

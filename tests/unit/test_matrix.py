@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.tools.junit import junit_records
+from harness.report.junit import junit_records
 from harness.tools.matrix import column, render, rows_of
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite>

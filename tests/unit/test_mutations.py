@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.report.junit import junit_outcomes
 from harness.tools import mutate as mutations
-from harness.tools.junit import junit_outcomes
 
 
 def test_shipped_mutations_name_existing_tests() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.kernel.build import BuildRequest
-from harness.tools.junit import cases
+from harness.report.junit import cases
 from harness.tools.suite import SuiteRequest, pytest_command, run_suite
 
 INNER = '''

@@ -34,6 +34,7 @@ from guest.contract import (
     start_server,
 )
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
+from harness.kernel.series import read_series
 from harness.machine.rootfs import GUEST, Rootfs, build_rootfs
 from harness.machine.ssh import GuestProcess
 from harness.machine.vm import VM
@@ -46,6 +47,7 @@ from harness.options import (
     add_reports_opt,
 )
 from harness.proc import say
+from harness.report.html import reported_run
 from harness.tools.bench.stats import (
     BenchError,
     BootPhases,
@@ -373,11 +375,14 @@ def _threads(text: str) -> tuple[str, ...]:
 def main(args: argparse.Namespace) -> int:
     if args.against is not None and not args.against.is_file():
         raise BenchError(f"--against {args.against}: no such file")
-    result = run_bench(BenchOptions(
-        reports=args.reports.resolve(), request=kernel_request(args), repeats=args.repeat,
-        region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
-        boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
-        tcg_threads=args.tcg_threads, memory_mb=args.memory, against=args.against))
+    read_series(args.base)          # a bad base fails before the last run's page is touched
+    reports = args.reports.resolve()
+    with reported_run(reports, {"base": args.base, "flavour": args.flavour}):
+        result = run_bench(BenchOptions(
+            reports=reports, request=kernel_request(args), repeats=args.repeat,
+            region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
+            boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
+            tcg_threads=args.tcg_threads, memory_mb=args.memory, against=args.against))
     return 1 if result["drops"] else 0
 
 

@@ -1,0 +1,39 @@
+"""reports/: summary.json from the JUnit XML and the workers' session files, and report.md."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.paths import TEMPLATES_DIR
+from harness.report.junit import failures, junit_counts
+
+
+def sessions(reports: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(reports.glob("session-*.json"))]
+
+
+def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    junit = reports / "junit.xml"
+    workers = sessions(reports)
+    boots = [b for w in workers for b in w.get("boot_seconds", [])]
+    accels = sorted({w["accel"] for w in workers if w.get("accel")})
+    summary = dict(facts)
+    summary.update(
+        tests=junit_counts(junit),
+        failures=failures(junit),
+        accel=accels[0] if len(accels) == 1 else ",".join(accels) or None,
+        accel_reason=next((w["accel_reason"] for w in workers if w.get("accel_reason")), None),
+        boot_seconds=boots,
+        boot_seconds_median=statistics.median(boots) if boots else None,
+        workers=len(workers),
+    )
+    (reports / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    (reports / "report.md").write_text(env.get_template("report.md.j2").render(s=summary))
+    return summary
