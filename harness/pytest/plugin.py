@@ -26,12 +26,15 @@ from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.ssh import CommandResult
 from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import restore_sigint
+from harness.pytest import outcomes
 from harness.pytest.pool import PoolOptions, VMPool, VMSpec
 from harness.pytest.testguest import TestGuest
 from harness.report.html import write_page
 from harness.report.runinfo import finish_run, start_run
 from harness.report.slices import slice_name
 from harness.verdict.aftermath import Aftermath
+from harness.verdict.fingerprint import fingerprint
+from harness.verdict.outcome import KERNEL_REPORT
 
 POOL_KEY = pytest.StashKey[VMPool]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
@@ -54,18 +57,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(and twice as many replayed cut points)")
     group.addoption("--powercut-seed", type=int, default=1,
                     help="power-cut torture: base seed of workloads and cut points")
+    group.addoption("--known-issues", type=Path, default=None,
+                    help="tests expected to fail or be flaky (default: "
+                         "kernel/series/<base>/known-issues.toml)")
     group.addoption("--flavours", default=None,
                     help="comma-separated flavours to run; tests marked for another flavour "
                          "are deselected (make test: default,partmaster, no debug build)")
 
 
+@pytest.hookimpl(tryfirst=True)       # before junitxml reads its path
 def pytest_configure(config: pytest.Config) -> None:
     restore_sigint()
+    # Every run leaves a JUnit file in its reports: the page and compare read it.
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(_reports(config) / "junit.xml")
     config.addinivalue_line("markers", "vm: needs a booted guest")
     config.addinivalue_line("markers", "flavour(name): the kernel flavour the test needs")
     config.addinivalue_line("markers", "kernel_args(text): extra kernel command line for its VM")
     config.addinivalue_line("markers", "parallel_cpus: the guest's CPUs must really run in "
                                        "parallel (a thread per vCPU under TCG)")
+    outcomes.configure_retries(config)
     if not hasattr(config, "workerinput"):  # the controller (or the only process) owns the run
         config.stash[RUN_KEY] = start_run(
             _reports(config),
@@ -90,6 +101,7 @@ def _run_facts(config: pytest.Config) -> dict[str, object]:
     xml = config.option.xmlpath
     return {"base": opt("--base"), "flavour": opt("--flavour"), "as_posted": opt("--as-posted"),
             "flavours": opt("--flavours"), "python": sys.executable, "pytest_args": args,
+            "rootdir": str(config.rootpath),
             "junit": str(Path(xml).resolve()) if xml else None}
 
 
@@ -148,6 +160,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [it for it in items if _flavour_of(it) in allowed]
+    outcomes.mark_known(config, items, _flavour_of)
     # Tests of one VM spec run back to back, so a worker boots each one once.
     default = config.getoption("--flavour")
 
@@ -195,29 +208,38 @@ def run(vm: TestGuest) -> Callable[..., CommandResult]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    failed = False
+    failure: BaseException | None = None
     try:
         return (yield)
-    except BaseException:
-        failed = True
+    except BaseException as exc:
+        failure = exc
         raise
     finally:
         guest = item.stash.get(GUEST_KEY, None)
         if guest is not None:
             aftermath = guest.finish()
-            _pool(item.config).release(aftermath, failed)
-            _judge(item, aftermath, failed)
+            _pool(item.config).release(aftermath, failure is not None)
+            item.stash[outcomes.REPORTED_KEY] = aftermath.kernel_reported
+            _judge(item, aftermath, failure)
 
 
-def _judge(item: pytest.Item, aftermath: Aftermath, failed: bool) -> None:
+class KernelReport(AssertionError):
+    """The kernel reported a problem during a test that also failed on its own."""
+
+
+def _judge(item: pytest.Item, aftermath: Aftermath, failure: BaseException | None) -> None:
     """Keep the test's console slice and kmemleak report; fail it on its problems."""
-    path = _reports(item.config) / "consoles" / slice_name(item.nodeid)
+    attempt = int(getattr(item, "execution_count", 1) or 1)
+    path = _reports(item.config) / "consoles" / slice_name(item.nodeid, attempt)
     path.write_text(aftermath.console)
     saved = [str(path)]
     problems = aftermath.problems()
     if aftermath.splats:
         item.user_properties.append(("splats", "; ".join(s.title for s in aftermath.splats)))
-    if failed or problems:
+        prints = [fingerprint(s) for s in aftermath.splats]
+        item.user_properties.append(("fingerprints", "; ".join(
+            f"{p.digest} {p.title}" for p in prints)))
+    if failure is not None or problems:
         item.add_report_section("call", "guest console", aftermath.console)
     if aftermath.kmemleak_text:
         leak_path = path.with_suffix(".kmemleak.txt")
@@ -226,8 +248,16 @@ def _judge(item: pytest.Item, aftermath: Aftermath, failed: bool) -> None:
         item.add_report_section("call", "kmemleak", aftermath.kmemleak_text)
     if aftermath.pinned:
         item.add_report_section("call", "muse references", aftermath.pinned.details)
-    if problems and not failed:
-        pytest.fail(f"{'; '.join(problems)}; saved: {', '.join(saved)}", pytrace=False)
+    if not problems:
+        return
+    # The message says "kernel report: " when the kernel spoke: such a failure is
+    # not retried (outcomes.configure_retries).
+    prefix = KERNEL_REPORT if aftermath.kernel_reported else ""
+    message = f"{prefix}{'; '.join(problems)}; saved: {', '.join(saved)}"
+    if failure is None:
+        pytest.fail(message, pytrace=False)
+    if prefix:
+        raise KernelReport(message) from failure
 
 
 @pytest.hookimpl(wrapper=True)
@@ -239,6 +269,7 @@ def pytest_runtest_makereport(item: pytest.Item,
         report.outcome = "failed"
         report.longrepr = f"VM test skipped under CI=true, which counts as a failure: " \
                           f"{report.longrepr}"
+    outcomes.record(item, call, report)
     return report
 
 

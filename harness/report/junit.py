@@ -11,24 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def junit_counts(junit: Path) -> dict[str, int]:
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "total": 0}
-    if not junit.is_file():
-        return counts
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        counts["total"] += 1
-        outcome = {child.tag for child in case}
-        if "failure" in outcome:
-            counts["failed"] += 1
-        elif "error" in outcome:
-            counts["errors"] += 1
-        elif "skipped" in outcome:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-    return counts
-
+from harness.verdict.outcome import CLASSES, FAILED
 
 RANK = {"passed": 0, "skipped": 1, "errors": 2, "failed": 3}
 
@@ -41,6 +24,21 @@ class Record:
     seconds: float = 0.0
     properties: dict[str, str] = field(default_factory=dict)   # the plugin's user properties
     message: str = ""
+
+    @property
+    def klass(self) -> str:
+        """The outcome class (harness.verdict.outcome) the plugin recorded; for a JUnit
+        file without one, pytest's outcome, an error counting as a failure."""
+        return self.properties.get("outcome") or (
+            FAILED if self.outcome in ("failed", "errors") else self.outcome)
+
+    @property
+    def reason(self) -> str:
+        return self.properties.get("reason") or self.message
+
+    @property
+    def attempt(self) -> int:
+        return int(self.properties.get("attempt") or 1)
 
 
 def _node_id(case: ET.Element) -> str:
@@ -66,30 +64,40 @@ def junit_records(junit: Path) -> dict[str, Record]:
                         (bad.get("message") or "")[:300] if bad is not None else "")
         # A test whose teardown errs after its call failed has a second testcase of the
         # same name: the worse outcome stands (failed over errors over skipped, passed).
+        # A retried test has a testcase per attempt: the last attempt stands.
         old = records.get(name)
-        if old is None or RANK[outcome] >= RANK[old.outcome]:
-            if old is not None:
-                record.seconds += old.seconds
-                record.properties = {**old.properties, **record.properties}
+        if old is None:
             records[name] = record
+            continue
+        if record.attempt != old.attempt:
+            later = record.attempt > old.attempt
+        else:
+            later = RANK[outcome] >= RANK[old.outcome]
+        keep, other = (record, old) if later else (old, record)
+        keep.seconds = round(keep.seconds + other.seconds, 3)
+        keep.properties = {**other.properties, **keep.properties}
+        records[name] = keep
     return records
+
+
+def junit_counts(junit: Path) -> dict[str, int]:
+    """Tests by pytest outcome, a retried test once (its last attempt)."""
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "total": 0}
+    for record in junit_records(junit).values():
+        counts[record.outcome] += 1
+        counts["total"] += 1
+    return counts
+
+
+def class_counts(records: dict[str, Record]) -> dict[str, int]:
+    """Tests by outcome class, worst class first, absent classes left out."""
+    found = [r.klass for r in records.values()]
+    return {k: found.count(k) for k in CLASSES if k in found}
 
 
 def junit_outcomes(junit: Path) -> dict[str, str]:
     """pytest node id -> passed, failed, errors or skipped."""
     return {name: r.outcome for name, r in junit_records(junit).items()}
-
-
-def failures(junit: Path) -> list[dict[str, str]]:
-    if not junit.is_file():
-        return []
-    rows = []
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        for child in case:
-            if child.tag in ("failure", "error"):
-                rows.append({"test": f"{case.get('classname')}::{case.get('name')}",
-                             "kind": child.tag, "message": (child.get("message") or "")[:300]})
-    return rows
 
 
 def cases(test: str, outcomes: dict[str, str]) -> dict[str, str]:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report.junit import Record, junit_records
+from harness.report.junit import Record, class_counts, junit_records
 from harness.report.runinfo import read_run, rerun_command
 from harness.report.slices import Line, marked_lines, slice_name
-
-# Worst first: what a reader opens the page for.
-ORDER = ("failed", "errors", "skipped", "passed")
+from harness.verdict.outcome import CLASSES, FAILED, INFRA, PASSED, exit_code
 
 
 @dataclass
@@ -56,18 +54,27 @@ class Header:
 
 
 @dataclass
+class Slice:
+    """One attempt's console slice."""
+
+    attempt: int
+    lines: list[Line]
+    cut: int                    # leading lines left out of the page
+    file: str                   # relative to the page
+
+
+@dataclass
 class Case:
     test: str
-    outcome: str
+    outcome: str                # the outcome class
     seconds: float
-    message: str
+    reason: str
     flavour: str
-    splats: list[str]
-    console: list[Line]
-    console_cut: int            # leading lines left out of the page
-    console_file: str           # relative to the page
+    splats: list[str]           # "<fingerprint> <normalised title>", else the raw titles
+    slices: list[Slice]
     kmemleak_file: str
     rerun: str
+    vm_console: str = ""        # the whole console of the VM a reason names (did not boot)
 
 
 @dataclass
@@ -82,9 +89,15 @@ class Page:
     links: list[tuple[str, str]] = field(default_factory=list)   # (label, relative href)
 
     @property
+    def exit_code(self) -> int:
+        return exit_code(self.counts)
+
+    @property
     def verdict(self) -> str:
-        if self.counts.get("failed") or self.counts.get("errors"):
+        if self.counts.get(FAILED):
             return "failed"
+        if self.counts.get(INFRA):
+            return "infrastructure failed"
         if self.bugs is not None and not self.bugs.get("ok"):
             return "failed"
         if self.matrix is not None and any(
@@ -141,17 +154,22 @@ def _header(reports: Path, run: dict[str, Any], sessions: list[dict[str, Any]],
 
 
 def _case(reports: Path, run: dict[str, Any], test: str, record: Record) -> Case:
-    console_path = reports / "consoles" / slice_name(test)
-    text = console_path.read_text(errors="replace") if console_path.is_file() else ""
-    lines, cut = marked_lines(text)
-    leak = console_path.with_suffix(".kmemleak.txt")
+    slices = []
+    for attempt in range(1, record.attempt + 1):
+        path = reports / "consoles" / slice_name(test, attempt)
+        if path.is_file():
+            lines, cut = marked_lines(path.read_text(errors="replace"))
+            slices.append(Slice(attempt, lines, cut, str(path.relative_to(reports))))
+    leak = reports / "consoles" / Path(slice_name(test)).with_suffix(".kmemleak.txt")
     flavour = record.properties.get("flavour", "")
-    splats = [s for s in record.properties.get("splats", "").split("; ") if s]
-    return Case(test, record.outcome, round(record.seconds, 1), record.message, flavour,
-                splats, lines, cut,
-                str(console_path.relative_to(reports)) if console_path.is_file() else "",
-                str(leak.relative_to(reports)) if leak.is_file() else "",
-                rerun_command(run, test, flavour or None))
+    splats = [s for s in (record.properties.get("fingerprints")
+                          or record.properties.get("splats", "")).split("; ") if s]
+    named = re.search(r"\b([\w.]+-[\w.]+-\d+): ", record.reason)     # "main-default-3: ..."
+    whole = reports / "consoles" / f"{named.group(1)}-console.log" if named else None
+    return Case(test, record.klass, round(record.seconds, 1), record.reason, flavour,
+                splats, slices, str(leak.relative_to(reports)) if leak.is_file() else "",
+                rerun_command(run, test, flavour or None),
+                str(whole.relative_to(reports)) if whole is not None and whole.is_file() else "")
 
 
 def _links(reports: Path) -> list[tuple[str, str]]:
@@ -173,9 +191,9 @@ def collect(reports: Path) -> Page:
     header = _header(reports, run, sessions, summary)
     junit = _junit(reports, run)
     records = junit_records(junit) if junit else {}
-    counts = Counter(r.outcome for r in records.values())
-    bad = [(t, r) for t, r in records.items() if r.outcome != "passed"]
-    bad.sort(key=lambda tr: (ORDER.index(tr[1].outcome), tr[0]))
+    bad = [(t, r) for t, r in records.items() if r.klass != PASSED]
+    bad.sort(key=lambda tr: (CLASSES.index(tr[1].klass) if tr[1].klass in CLASSES
+                             else len(CLASSES), tr[0]))
     bench = _json(reports / "bench.json")
     png = reports / "bench.png"
     bugs = _json(reports / "bugs.json")
@@ -183,7 +201,7 @@ def collect(reports: Path) -> Page:
         header.base = str(bugs.get("base", ""))
     return Page(
         header=header,
-        counts={k: counts[k] for k in ORDER if counts.get(k)},
+        counts=class_counts(records),
         cases=[_case(reports, run, t, r) for t, r in bad],
         bugs=bugs, matrix=_json(reports / "matrix.json"), bench=bench,
         bench_png=base64.b64encode(png.read_bytes()).decode() if bench and png.is_file() else "",

@@ -68,7 +68,8 @@ def rerun_command(run: dict[str, Any], nodeid: str, flavour: str | None) -> str:
             "--reports=reports/rerun"]
     if flavour:
         args.append(f"--flavours={flavour}")
-    return f"cd {shlex.quote(run['cwd'])} && {shlex.join(args)}"
+    # Node ids are relative to pytest's rootdir.
+    return f"cd {shlex.quote(run.get('rootdir') or run['cwd'])} && {shlex.join(args)}"
 
 
 def _write(reports: Path, run: dict[str, Any]) -> None:

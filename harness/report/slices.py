@@ -17,9 +17,10 @@ class Line:
     splat: bool         # part of a kernel report
 
 
-def slice_name(nodeid: str) -> str:
-    """consoles/<this>: the console slice file of a test."""
-    return re.sub(r"[^\w.-]+", "_", nodeid)[-150:] + ".log"
+def slice_name(nodeid: str, attempt: int = 1) -> str:
+    """consoles/<this>: the console slice file of a test's attempt (a retry's is kept too)."""
+    stem = re.sub(r"[^\w.-]+", "_", nodeid)[-150:]
+    return f"{stem}.log" if attempt == 1 else f"{stem}.try{attempt}.log"
 
 
 def marked_lines(console: str) -> tuple[list[Line], int]:

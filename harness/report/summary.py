@@ -10,7 +10,8 @@ from typing import Any
 import jinja2
 
 from harness.paths import TEMPLATES_DIR
-from harness.report.junit import failures, junit_counts
+from harness.report.junit import class_counts, junit_counts, junit_records
+from harness.verdict.outcome import PASSED, SKIPPED, exit_code
 
 
 def sessions(reports: Path) -> list[dict[str, Any]]:
@@ -19,13 +20,18 @@ def sessions(reports: Path) -> list[dict[str, Any]]:
 
 def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
     junit = reports / "junit.xml"
+    records = junit_records(junit)
     workers = sessions(reports)
     boots = [b for w in workers for b in w.get("boot_seconds", [])]
     accels = sorted({w["accel"] for w in workers if w.get("accel")})
     summary = dict(facts)
     summary.update(
         tests=junit_counts(junit),
-        failures=failures(junit),
+        classes=class_counts(records),
+        exit_code=exit_code(r.klass for r in records.values()),
+        failures=[{"test": name, "class": r.klass, "reason": r.reason,
+                   "fingerprints": r.properties.get("fingerprints", "")}
+                  for name, r in records.items() if r.klass not in (PASSED, SKIPPED)],
         accel=accels[0] if len(accels) == 1 else ",".join(accels) or None,
         accel_reason=next((w["accel_reason"] for w in workers if w.get("accel_reason")), None),
         boot_seconds=boots,

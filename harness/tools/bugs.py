@@ -101,7 +101,7 @@ def run_column(column: str, as_posted: bool, reports: Path, base: str, k: str | 
     """One pytest run of the bug tests; its JUnit XML and consoles go to reports/bugs/<column>."""
     result = run_suite(SuiteRequest(
         kernel=BuildRequest(base=base, as_posted=as_posted), reports=reports / "bugs" / column,
-        paths=(TEST_FILE,), k=k, timeout=timeout, what=f"{column}: the bug tests"))
+        paths=(TEST_FILE,), k=k, timeout=timeout, retries=0, what=f"{column}: the bug tests"))
     return {"pytest_exit": result.exit_code, "seconds": result.seconds,
             "outcomes": result.outcomes, "junit": str(result.junit)}
 

@@ -43,14 +43,26 @@ def _check(args: argparse.Namespace, reports: Path) -> int:
         "pytest_exit": result.exit_code, "wall_seconds": round(time.monotonic() - start, 1),
         "workers_requested": args.workers,
     })
-    t = summary["tests"]
-    say(f"{t['passed']} passed, {t['failed']} failed, {t['errors']} errors, "
-        f"{t['skipped']} skipped in {summary['wall_seconds']} s; reports in {reports}")
-    return result.exit_code
+    classes = ", ".join(f"{n} {k}" for k, n in summary["classes"].items()) or "no test"
+    code = check_exit_code(result.exit_code, summary["exit_code"], summary["tests"]["total"])
+    say(f"{classes} in {summary['wall_seconds']} s; exit code {code}; reports in {reports}")
+    return code
+
+
+def check_exit_code(pytest_exit: int, by_class: int, tests: int) -> int:
+    """1 a test failed, 2 no test failed but the infrastructure did, 0 otherwise.
+    pytest stopping short (a collection or usage error, no test run) leaves no verdict:
+    that is the infrastructure's failure too; the deadline keeps its own 124."""
+    if pytest_exit == 124:
+        return 124
+    if by_class == 0 and (pytest_exit not in (0, 1) or tests == 0):
+        return 2
+    return by_class
 
 
 def register(sub: Subparsers) -> None:
-    p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/")
+    p = sub.add_parser("check", help="build, boot and run the whole suite; write reports/; exit 0 "
+                                      "passed, 1 a test failed, 2 only infrastructure failed")
     add_kernel_opts(p.add_argument)
     add_jobs_opt(p.add_argument)
     add_vm_opts(p.add_argument)

@@ -77,7 +77,7 @@ def run_mutation(mutation: Mutation, kernel: BuildRequest, reports: Path,
     result = run_suite(SuiteRequest(
         kernel=replace(kernel, extra_patches=(mutation.patch,), build_as=BUILD_AS),
         reports=reports / f"mutation-{mutation.name}", paths=mutation.expect_fail,
-        timeout=timeout, pytest_args=("-q",), what=f"mutation {mutation.name}"))
+        timeout=timeout, pytest_args=("-q",), retries=0, what=f"mutation {mutation.name}"))
     if result.counts["total"] == 0:
         raise HarnessError(f"mutation {mutation.name}: no test ran (exit {result.exit_code}; "
                            f"see {result.junit})")

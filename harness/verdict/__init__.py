@@ -6,4 +6,7 @@ Modules:
   leftovers  the end-of-test kill, the wait until nothing holds muse, who pins it
   aftermath  Aftermath: all of the above for one test, immutable; its problems
              (why the test fails) and its taint (why its VM must go)
+  outcome    a test's outcome class (failed, error-infra, flaky, ...) and check's
+             exit code from the classes
+  fingerprint  a splat's normalised title and a hash of its top stack frames
 """

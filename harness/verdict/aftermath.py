@@ -33,6 +33,12 @@ class Aftermath:
     def kmemleak_text(self) -> str:
         return self.leak_report or self.kmemleak_error
 
+    @property
+    def kernel_reported(self) -> bool:
+        """The kernel (or the end-of-test check of what holds muse) reported a problem:
+        a verdict on the series, never infrastructure."""
+        return bool(self.splats or self.leaks or self.kmemleak_error or self.pinned)
+
     def problems(self) -> list[str]:
         """Why the test fails even though its own assertions held, worst first."""
         found = []

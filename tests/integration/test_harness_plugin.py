@@ -1,15 +1,21 @@
-"""The pytest plugin's verdicts, checked by running an inner pytest session (pytester).
+"""The pytest plugin's verdicts, checked by running an inner pytest session (pytester),
+and check's outcome classes and exit code, by running muse-harness check on inner tests.
 
-The inner session boots its own VM from the cached kernel and root filesystem.
+The inner sessions boot their own VMs from the cached kernel and root filesystem.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from harness.paths import cache_root
+from harness.paths import REPO, cache_root
 
 INNER = '''
 def test_warns(vm):
@@ -52,3 +58,49 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
     assert re.search(r'v-failed">FAILED</span>\s*<span class="o-failed">2 failed', page), page
     warns = page[page.index("<code>test_inner.py::test_warns</code>"):]
     assert re.search(r'<span class="splat">[^\n]*lkdtm_WARNING', warns), warns
+
+
+CLASSES = '''
+import os
+
+import pytest
+
+
+@pytest.mark.kernel_args("init=/nonexistent")
+def test_needs_a_vm_that_cannot_boot(vm):
+    vm.run("true")
+
+
+def test_fails_once_then_passes(vm):
+    mark = os.environ["FLAKY_MARK"]
+    if not os.path.exists(mark):
+        open(mark, "w").close()
+        raise AssertionError("first attempt fails")
+    assert vm.run("true").ok
+'''
+
+
+@pytest.mark.vm
+def test_a_vm_that_cannot_boot_is_infra_and_a_pass_on_retry_is_flaky(
+        tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    inner = tmp_path / "test_classes.py"
+    inner.write_text(CLASSES)
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "check", f"--base={pytestconfig.getoption('--base')}",
+         f"--flavour={pytestconfig.getoption('--flavour')}", f"--reports={reports}", str(inner)],
+        cwd=REPO, env=dict(os.environ, FLAKY_MARK=str(tmp_path / "mark")),
+        capture_output=True, text=True, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    # No test failed, the infrastructure did: exit code 2, not 1.
+    assert proc.returncode == 2, output
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["classes"] == {"error-infra": 1, "flaky": 1}, output
+    by_test = {f["test"].split("::")[-1]: f for f in summary["failures"]}
+    assert by_test["test_needs_a_vm_that_cannot_boot"]["reason"].startswith("VMError: "), output
+    assert by_test["test_fails_once_then_passes"]["reason"].startswith(
+        "failed on attempt 1 (AssertionError: first attempt fails)")
+    # Both attempts' consoles are kept; the page says what failed.
+    assert len(list((reports / "consoles").glob("*test_fails_once_then_passes*.log"))) == 2
+    page = (reports / "index.html").read_text()
+    assert "INFRASTRUCTURE FAILED" in page and "attempt 2" in page

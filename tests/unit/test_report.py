@@ -29,7 +29,26 @@ def test_summary_counts_and_boot_median(tmp_path: Path) -> None:
     assert summary["tests"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 1, "total": 4}
     assert summary["accel"] == "tcg"
     assert summary["boot_seconds_median"] == 7.0
-    assert [f["test"] for f in summary["failures"]] == ["t::bad", "t::err"]
+    # Without the plugin's outcome properties an error counts as a failure.
+    assert [f["test"] for f in summary["failures"]] == ["t.py::bad", "t.py::err"]
+    assert summary["classes"] == {"failed": 2, "skipped": 1, "passed": 1}
+    assert summary["exit_code"] == 1
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["tests"]["failed"] == 1
-    assert "1 passed, 1 failed" in (tmp_path / "report.md").read_text()
+    assert "| tests | 2 failed, 1 skipped, 1 passed |" in (tmp_path / "report.md").read_text()
+
+
+def test_summary_carries_classes_and_reasons(tmp_path: Path) -> None:
+    recorded = Path(__file__).resolve().parent.parent / "data" / "junit" / "outcomes.xml"
+    (tmp_path / "junit.xml").write_text(recorded.read_text())
+    summary = write_summary(tmp_path, {"base": "6.12", "flavour": "default", "as_posted": False,
+                                       "kernel": {"release": "6.12", "origin": "o",
+                                                  "patches": [], "rebuilt": False,
+                                                  "seconds": 1},
+                                       "wall_seconds": 3.0})
+    assert summary["exit_code"] == 1
+    by_test = {f["test"].split("::")[-1]: f for f in summary["failures"]}
+    assert by_test["test_flaky"]["class"] == "flaky"
+    assert by_test["test_vm_never_booted"]["class"] == "error-infra"
+    report = (tmp_path / "report.md").read_text()
+    assert "| `test_f.py::test_ssh_died` | error-infra | VMError: the SSH connection" in report
