@@ -7,6 +7,7 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness shell                      # interactive guest shell
     muse-harness boot --repeat 5            # boot-to-SSH times and their median
     muse-harness check [-k EXPR] [-n N]     # the whole suite; writes reports/
+    muse-harness compare OLD NEW            # two runs: regressions, fixes, new splats
     muse-harness matrix                     # the suite per base x flavour; matrix.md
     muse-harness series-check               # checkpatch + build after every patch
     muse-harness bugs                       # bug tests as posted and with the fixes
@@ -34,6 +35,7 @@ from harness.tools import (
     bench,
     bugs,
     check,
+    compare,
     editloop,
     matrix,
     mutate,
@@ -43,7 +45,8 @@ from harness.tools import (
     vmcmds,
 )
 
-TOOLS = (prepare, vmcmds, check, matrix, seriescheck, mutate, bugs, bench, editloop, report)
+TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bench, editloop,
+         report)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

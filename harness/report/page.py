@@ -86,6 +86,7 @@ class Page:
     matrix: dict[str, Any] | None = None
     bench: dict[str, Any] | None = None
     bench_png: str = ""         # base64: the page is one self-contained file
+    compare: dict[str, Any] | None = None
     links: list[tuple[str, str]] = field(default_factory=list)   # (label, relative href)
 
     @property
@@ -173,8 +174,8 @@ def _case(reports: Path, run: dict[str, Any], test: str, record: Record) -> Case
 
 
 def _links(reports: Path) -> list[tuple[str, str]]:
-    names = ["report.md", "summary.json", "bugs.md", "bugs.json", "matrix.md", "matrix.json",
-             "bench.json", "bench.png", "run.json"]
+    names = ["report.md", "summary.json", "compare.md", "compare.json", "bugs.md", "bugs.json",
+             "matrix.md", "matrix.json", "bench.json", "bench.png", "run.json"]
     links = [(n, n) for n in names if (reports / n).is_file()]
     for junit in sorted(reports.glob("*junit*.xml")):
         links.append((junit.name, junit.name))
@@ -204,6 +205,7 @@ def collect(reports: Path) -> Page:
         counts=class_counts(records),
         cases=[_case(reports, run, t, r) for t, r in bad],
         bugs=bugs, matrix=_json(reports / "matrix.json"), bench=bench,
+        compare=_json(reports / "compare.json"),
         bench_png=base64.b64encode(png.read_bytes()).decode() if bench and png.is_file() else "",
         links=_links(reports),
     )

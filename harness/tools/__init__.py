@@ -8,6 +8,7 @@ Modules:
   prepare      build, prepare
   vmcmds       run, shell, boot
   check        check: build, boot, the suite, summary.json and report.md
+  compare      compare OLD NEW: regressions, fixes, unstable tests, new splats
   suite        run_suite(): the one way a tool runs pytest (process group, deadline)
   report       report DIR: rewrite a reports directory's index.html
   seriescheck  series-check: checkpatch and a build after every patch

@@ -28,9 +28,10 @@ def test_every_kernel_command_takes_the_kernel_options() -> None:
     commands = _subcommands()
     assert set(commands) == {"build", "prepare", "run", "shell", "boot", "check", "matrix",
                              "series-check", "mutate", "bugs", "bench", "edit-loop",
-                             "report"}
-    # report reads a directory and builds nothing.
+                             "report", "compare"}
+    # report and compare read directories and build nothing.
     commands.pop("report")
+    commands.pop("compare")
     # bugs picks its kernels itself (as posted and with fixes, flavours by marker) and
     # edit-loop its tree (a scratch copy of the checkout): both take --base only;
     # matrix runs several bases and flavours.
