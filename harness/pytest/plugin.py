@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from harness.kernel.build import KernelBuild
+from harness.kernel.series import read_series
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.ssh import CommandResult
 from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
@@ -30,11 +31,11 @@ from harness.pytest import outcomes
 from harness.pytest.pool import PoolOptions, VMPool, VMSpec
 from harness.pytest.testguest import TestGuest
 from harness.report.html import write_page
-from harness.report.runinfo import finish_run, start_run
+from harness.report.runinfo import finish_run, rerun_command, start_run
 from harness.report.slices import slice_name
 from harness.verdict.aftermath import Aftermath
 from harness.verdict.fingerprint import fingerprint
-from harness.verdict.outcome import KERNEL_REPORT
+from harness.verdict.outcome import FAILED, INFRA, KERNEL_REPORT
 
 POOL_KEY = pytest.StashKey[VMPool]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
@@ -99,7 +100,9 @@ def _run_facts(config: pytest.Config) -> dict[str, object]:
     if patches:
         args.append(f"--build-as={opt('--build-as')}")
     xml = config.option.xmlpath
+    series = read_series(opt("--base"), opt("--as-posted"))
     return {"base": opt("--base"), "flavour": opt("--flavour"), "as_posted": opt("--as-posted"),
+            "series_id": series.chain_id(), "patches": [p.name for p in series.patches],
             "flavours": opt("--flavours"), "python": sys.executable, "pytest_args": args,
             "rootdir": str(config.rootpath),
             "junit": str(Path(xml).resolve()) if xml else None}
@@ -270,6 +273,16 @@ def pytest_runtest_makereport(item: pytest.Item,
         report.longrepr = f"VM test skipped under CI=true, which counts as a failure: " \
                           f"{report.longrepr}"
     outcomes.record(item, call, report)
+    final = report.when == "teardown" and dict(report.user_properties).get("outcome") in (
+        FAILED, INFRA)
+    if report.failed or final:
+        # A failure's report ends with the one command that reruns just this test.
+        facts = {**_run_facts(item.config), "cwd": os.getcwd()}
+        command = rerun_command(facts, item.nodeid, _flavour_of(item))
+        if report.failed:
+            report.sections.append(("rerun just this test", command))
+        if final:
+            report.user_properties.append(("rerun", command))
     return report
 
 

@@ -169,7 +169,7 @@ def _case(reports: Path, run: dict[str, Any], test: str, record: Record) -> Case
     whole = reports / "consoles" / f"{named.group(1)}-console.log" if named else None
     return Case(test, record.klass, round(record.seconds, 1), record.reason, flavour,
                 splats, slices, str(leak.relative_to(reports)) if leak.is_file() else "",
-                rerun_command(run, test, flavour or None),
+                record.properties.get("rerun") or rerun_command(run, test, flavour or None),
                 str(whole.relative_to(reports)) if whole is not None and whole.is_file() else "")
 
 

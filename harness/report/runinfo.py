@@ -34,15 +34,51 @@ def harness_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def _first_line(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    return (out.stdout.strip().splitlines() or ["not found"])[0]
+
+
+def tool_versions(bases: list[str]) -> dict[str, str]:
+    """QEMU, the compilers and the kernel source packages this run can use."""
+    versions = {"qemu": _first_line(["qemu-system-x86_64", "--version"]),
+                "gcc": _first_line(["gcc", "--version"])}
+    for base in bases:
+        versions[f"linux-source-{base}"] = _first_line(
+            ["dpkg-query", "-W", "-f=${Version}\n", f"linux-source-{base}"])
+    return versions
+
+
 def start_run(reports: Path, command: list[str], facts: dict[str, Any]) -> dict[str, Any]:
-    """Write run.json before the work starts; the returned dict goes to finish_run()."""
+    """Write run.json and reproduce.sh before the work starts; the returned dict goes
+    to finish_run()."""
+    bases = [str(b) for b in facts.get("bases", [facts["base"]] if facts.get("base") else [])]
     run: dict[str, Any] = {
         "command": os.environ.get(COMMAND_ENV) or shlex.join(command),
         "own_command": shlex.join(command), "cwd": os.getcwd(),
-        "commit": harness_commit(), "started": time.time(), **facts,
+        "commit": harness_commit(), "started": time.time(),
+        "versions": tool_versions(bases), **facts,
     }
     _write(reports, run)
+    _write_reproducer(reports, run)
     return run
+
+
+def _write_reproducer(reports: Path, run: dict[str, Any]) -> None:
+    facts = [f"# {key}: {run[key]}" for key in ("base", "bases", "flavour", "flavours",
+                                                 "as_posted", "series_id")
+             if run.get(key) not in (None, "", False)]
+    versions = [f"# {name}: {value}" for name, value in run["versions"].items()]
+    path = reports / "reproduce.sh"
+    path.write_text("\n".join([
+        "#!/bin/sh",
+        f"# Reproduce this run ({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}).",
+        f"# harness commit: {run['commit']} (check it out first)", *facts, *versions,
+        "set -e", f"cd {shlex.quote(run['cwd'])}", run["command"], ""]))
+    path.chmod(0o755)
 
 
 def finish_run(reports: Path, run: dict[str, Any], **facts: Any) -> None:

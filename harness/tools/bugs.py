@@ -147,8 +147,9 @@ def check_bugs(base: str, reports: Path, k: str | None = None,
 
 def main(args: argparse.Namespace) -> int:
     reports = args.reports.resolve()
-    read_series(args.base)          # a bad base fails before the last run's page is touched
-    with reported_run(reports, {"base": args.base}):
+    # A bad base fails before the last run's page is touched.
+    series = read_series(args.base)
+    with reported_run(reports, {"base": args.base, "series_id": series.chain_id()}):
         ok = check_bugs(args.base, reports, args.k, args.timeout, table_only=args.table_only)
     return 0 if ok else 1
 

@@ -19,9 +19,10 @@ from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 def main(args: argparse.Namespace) -> int:
     reports = args.reports.resolve()
-    read_series(args.base)          # a bad base fails before the last run's page is touched
+    # A bad base fails before the last run's page is touched.
+    series = read_series(args.base, args.as_posted)
     with reported_run(reports, {"base": args.base, "flavour": args.flavour,
-                                "as_posted": args.as_posted}):
+                                "as_posted": args.as_posted, "series_id": series.chain_id()}):
         return _check(args, reports)
 
 
