@@ -97,11 +97,12 @@ def table(bugs: list[Bug], outcomes: dict[str, dict[str, str]]) -> list[Row]:
 
 
 def run_column(column: str, as_posted: bool, reports: Path, base: str, k: str | None,
-               timeout: float) -> dict[str, Any]:
+               timeout: float, flavours: str | None = None) -> dict[str, Any]:
     """One pytest run of the bug tests; its JUnit XML and consoles go to reports/bugs/<column>."""
     result = run_suite(SuiteRequest(
         kernel=BuildRequest(base=base, as_posted=as_posted), reports=reports / "bugs" / column,
-        paths=(TEST_FILE,), k=k, timeout=timeout, retries=0, what=f"{column}: the bug tests"))
+        paths=(TEST_FILE,), k=k, timeout=timeout, retries=0, what=f"{column}: the bug tests",
+        pytest_args=(f"--flavours={flavours}",) if flavours else ()))
     return {"pytest_exit": result.exit_code, "seconds": result.seconds,
             "outcomes": result.outcomes, "junit": str(result.junit)}
 
@@ -129,14 +130,15 @@ def earlier_run(column: str, reports: Path) -> dict[str, Any]:
 
 
 def check_bugs(base: str, reports: Path, k: str | None = None,
-               timeout: float = SUITE_TIMEOUT, table_only: bool = False) -> bool:
+               timeout: float = SUITE_TIMEOUT, table_only: bool = False,
+               flavours: str | None = None) -> bool:
     reports = reports.resolve()
     reports.mkdir(parents=True, exist_ok=True)
     bugs = bugs_of(fix_patches(base))
     if table_only:
         runs = {column: earlier_run(column, reports) for column, _ in COLUMNS}
     else:
-        runs = {column: run_column(column, posted, reports, base, k, timeout)
+        runs = {column: run_column(column, posted, reports, base, k, timeout, flavours)
                 for column, posted in COLUMNS}
     rows = table(bugs, {c: r["outcomes"] for c, r in runs.items()})
     data = write_reports(reports, rows, runs, {"base": base, "k": k, "finished": time.time()})
@@ -150,7 +152,8 @@ def main(args: argparse.Namespace) -> int:
     # A bad base fails before the last run's page is touched.
     series = read_series(args.base)
     with reported_run(reports, {"base": args.base, "series_id": series.chain_id()}):
-        ok = check_bugs(args.base, reports, args.k, args.timeout, table_only=args.table_only)
+        ok = check_bugs(args.base, reports, args.k, args.timeout, table_only=args.table_only,
+                        flavours=args.flavours)
     return 0 if ok else 1
 
 
@@ -162,6 +165,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--base", default=DEFAULT_BASE, help="kernel base (kernel/series/<base>)")
     add_reports_opt(p.add_argument)
     p.add_argument("-k", help="only bug tests matching this pytest expression")
+    p.add_argument("--flavours", help="only bug tests of these flavours, comma-separated "
+                                      "(the debug ones need a KASAN build each column)")
     p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT,
                    help="for each of the two runs")
     p.add_argument("--table-only", action="store_true",
