@@ -11,6 +11,7 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness matrix                     # the suite per base x flavour; matrix.md
     muse-harness series-check               # checkpatch + build after every patch
     muse-harness bugs                       # bug tests as posted and with the fixes
+    muse-harness bisect -k TEST             # the first patch after which TEST fails
     muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
     muse-harness edit-loop                  # time a muse.c patch edit to one test's result
@@ -33,6 +34,7 @@ from harness.errors import HarnessError
 from harness.proc import restore_sigint
 from harness.tools import (
     bench,
+    bisect,
     bugs,
     check,
     compare,
@@ -45,8 +47,8 @@ from harness.tools import (
     vmcmds,
 )
 
-TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bench, editloop,
-         report)
+TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bisect, bench,
+         editloop, report)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -43,6 +43,14 @@ KERNEL_OPTS = (
                                "help": "your own kernel tree (never written to)"}),
     Option(("--as-posted",), {"action": "store_true",
                               "help": "build the series without its fix patches"}),
+    Option(("--series",), {"type": Path, "default": None,
+                           "help": "a revision of the series instead of kernel/series/<base>: "
+                                   "an mbox (git format-patch --stdout, b4 am) or a "
+                                   "directory with a series file"}),
+    Option(("--series-fixes",), {"action": "store_true",
+                                 "help": "with --series: the base's fix patches on top"}),
+    Option(("--upto",), {"type": int, "default": None,
+                         "help": "only the first N patches of the series (bisect steps)"}),
 )
 VM_OPTS = (
     Option(("--smp",), {"type": int, "default": DEFAULT_SMP, "help": "guest CPUs"}),

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import BuildError
+from harness.errors import BuildError, SeriesError
 from harness.kernel.incremental import (
     changed_since,
     config_current,
@@ -31,7 +31,7 @@ from harness.kernel.incremental import (
     module_targets,
 )
 from harness.kernel.kconfig import configure, flavour
-from harness.kernel.series import Series, apply_series, read_series
+from harness.kernel.series import Series, apply_series, load_series, read_series
 from harness.kernel.source import Source, get_source
 from harness.kernel.testmods import build_testmods, module_sources
 from harness.options import DEFAULT_BASE
@@ -55,18 +55,43 @@ class BuildRequest:
     as_posted: bool = False
     # Patches applied on top of the series (a mutant); named by build_as.
     extra_patches: tuple[Path, ...] = ()
-    build_as: str = ""   # suffix of the build directory when extra_patches are given
+    build_as: str = ""   # suffix of the build directory (extra patches, a bisect step)
+    # A revision of the series from elsewhere: an mbox or a directory with a series
+    # file; series_fixes puts the base's fix patches on top of it.
+    series: Path | None = None
+    series_fixes: bool = False
+    upto: int | None = None   # only the first upto patches of the series (bisect)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def as_args(self) -> list[str]:
+        """The options (harness.options) that ask for this kernel, for a pytest run."""
+        args = [f"--base={self.base}", f"--flavour={self.flavour}"]
+        if self.kernel_src:
+            args.append(f"--kernel-src={self.kernel_src.expanduser().resolve()}")
+        if self.as_posted:
+            args.append("--as-posted")
+        if self.series:
+            args.append(f"--series={self.series.expanduser().resolve()}")
+        if self.series_fixes:
+            args.append("--series-fixes")
+        if self.upto is not None:
+            args.append(f"--upto={self.upto}")
+        args += [f"--extra-patch={p.resolve()}" for p in self.extra_patches]
+        if self.build_as:
+            args.append(f"--build-as={self.build_as}")
+        return args
 
     def build_name(self) -> str:
         name = f"{self.base}-{self.flavour}"
         if self.as_posted:
             name += "-as-posted"
-        if self.extra_patches:
-            # One directory for all builds of a kind (all mutants): each rebuilds
-            # incrementally over the last, and the flavour's own kernel stays
-            # what VMs expect.
+        if self.extra_patches or self.build_as:
+            # One directory for all builds of a kind (all mutants, all bisect steps):
+            # each rebuilds incrementally over the last, and the flavour's own kernel
+            # stays what VMs expect.
             name += f"-{self.build_as or 'extra'}"
+        elif self.series:
+            name += "-series"       # every revision of a series from elsewhere
         if self.kernel_src:
             path = str(self.kernel_src.expanduser().resolve())
             name += "-user-" + hashlib.sha256(path.encode()).hexdigest()[:8]
@@ -149,17 +174,31 @@ def _write_metadata(builddir: Path, data: dict[str, object]) -> None:
     (builddir / "metadata.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def series_of(request: BuildRequest) -> Series:
+    """The patches a request stands for, before any extra patch."""
+    series = load_series(request.base, request.series, request.as_posted,
+                         request.series_fixes) if request.series \
+        else read_series(request.base, request.as_posted)
+    if request.upto is not None:
+        if not 0 <= request.upto <= len(series.patches):
+            raise SeriesError(f"--upto {request.upto}: the series has "
+                              f"{len(series.patches)} patches")
+        kept = series.patches[:request.upto]
+        fixes = max(0, series.fixes - (len(series.patches) - request.upto))
+        series = Series(series.base, kept, fixes)
+    return series
+
+
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     """The source, the patches and the cache key a request stands for."""
     fl = flavour(request.flavour, request.base)
     # The series first: an unknown base fails here, before a package is installed.
-    series = read_series(request.base, request.as_posted) if request.kernel_src is None \
-        else None
+    series = series_of(request) if request.kernel_src is None else None
     source: Source = get_source(request.base, request.kernel_src)
     if source.has_muse:
         series = Series(request.base, (), 0)
     elif series is None:
-        series = read_series(request.base, request.as_posted)
+        series = series_of(request)
     if request.extra_patches:
         series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(

@@ -22,6 +22,8 @@ from harness.paths import SERIES_DIR, cache_dir
 from harness.proc import say
 
 FIXES_MARKER = re.compile(r"^#\s*-+\s*fixes\s*-+\s*$", re.I)
+# A patch's subject, folded over continuation lines, without its [PATCH n/m] tag.
+SUBJECT = re.compile(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)", re.M)
 GIT_ID = ["-c", "user.name=muse-harness", "-c", "user.email=harness@muse-harness.invalid",
           "-c", "core.autocrlf=false", "-c", "gc.auto=0", "-c", "advice.detachedHead=false"]
 
@@ -49,10 +51,15 @@ def known_bases() -> list[str]:
 
 def read_series(base: str, as_posted: bool = False) -> Series:
     directory = SERIES_DIR / base
-    series_file = directory / "series"
-    if not series_file.is_file():
-        raise SeriesError(f"no series for base {base!r}: {series_file} is missing "
+    if not (directory / "series").is_file():
+        raise SeriesError(f"no series for base {base!r}: {directory / 'series'} is missing "
                           f"(known bases: {', '.join(known_bases()) or 'none'})")
+    return _parse(base, directory, as_posted)
+
+
+def _parse(base: str, directory: Path, as_posted: bool) -> Series:
+    """A series file: patch names in order, fix patches after the fixes marker."""
+    series_file = directory / "series"
     patches: list[Path] = []
     fixes = 0
     in_fixes = False
@@ -72,6 +79,53 @@ def read_series(base: str, as_posted: bool = False) -> Series:
             fixes += 1
         patches.append(patch)
     return Series(base, tuple(patches), fixes)
+
+
+def load_series(base: str, path: Path, as_posted: bool = False,
+                with_fixes: bool = False) -> Series:
+    """A revision of the series from elsewhere, on base: an mbox (git format-patch
+    --stdout, b4 am) or a directory with a series file. with_fixes puts the base's own
+    fix patches on top; a fix that no longer applies is named when the tree is made."""
+    read_series(base)                   # the base must be known
+    path = path.expanduser().resolve()
+    if path.is_dir():
+        if not (path / "series").is_file():
+            raise SeriesError(f"--series {path}: a directory needs a series file")
+        series = _parse(base, path, as_posted)
+    elif path.is_file():
+        series = Series(base, _split_mbox(path), 0)
+    else:
+        raise SeriesError(f"--series {path}: no such mbox or directory")
+    if not series.patches:
+        raise SeriesError(f"--series {path}: no patches in it")
+    if with_fixes:
+        own = read_series(base)
+        fixes = own.patches[len(own.patches) - own.fixes:] if own.fixes else ()
+        series = Series(base, (*series.patches, *fixes), series.fixes + len(fixes))
+    return series
+
+
+def _split_mbox(mbox: Path) -> tuple[Path, ...]:
+    """The mbox's messages as patch files, once per mbox content (git mailsplit)."""
+    key = hashlib.sha256(mbox.read_bytes()).hexdigest()[:16]
+    out = cache_dir("series", key)
+    if not any(out.glob("*.patch")):
+        split = subprocess.run(["git", "mailsplit", "-b", f"-o{out}", str(mbox)],
+                               capture_output=True, text=True, check=False)
+        if split.returncode != 0:
+            raise SeriesError(f"--series {mbox}: not an mbox git can split:\n{split.stderr}")
+        for part in sorted(p for p in out.iterdir() if p.name.isdigit()):
+            part.rename(out / f"{part.name}.patch")
+    return tuple(sorted(out.glob("*.patch")))
+
+
+def subjects(series: Series) -> list[str]:
+    """Each patch's subject, as reports name the series."""
+    found = []
+    for patch in series.patches:
+        match = SUBJECT.search(patch.read_text(errors="replace"))
+        found.append(" ".join(match.group(1).split()) if match else patch.stem)
+    return found
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -229,3 +283,19 @@ def _restore_mtimes(repo: Path, saved: dict[str, int], changed: set[str]) -> Non
         if path not in changed:
             with contextlib.suppress(FileNotFoundError):
                 os.utime(repo / path, ns=(mtime, mtime))
+
+
+def revert_patch(source: Source, series: Series, index: int, out: Path) -> Path | None:
+    """A patch that reverts patch index (1-based) on top of the whole series, written to
+    out; None when it does not revert cleanly there. The caller holds the build lock."""
+    repo = apply_series(source, series)
+    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    culprit = _git(repo, "rev-parse", f"HEAD~{len(series.patches) - index}").stdout.strip()
+    try:
+        if _git(repo, "revert", "--no-edit", culprit, check=False).returncode != 0:
+            _git(repo, "revert", "--abort", check=False)
+            return None
+        out.write_text(_git(repo, "format-patch", "-1", "--stdout", "HEAD").stdout)
+        return out
+    finally:
+        _git(repo, "checkout", "-q", "-f", "--detach", head)

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from harness.kernel.build import KernelBuild
-from harness.kernel.series import read_series
+from harness.kernel.build import BuildRequest, KernelBuild, series_of
+from harness.kernel.series import subjects
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.ssh import CommandResult
 from harness.options import add_kernel_opts, add_reports_opt, add_vm_opts
@@ -49,8 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_reports_opt(group.addoption)
     group.addoption("--extra-patch", type=Path, action="append", default=[],
                     help="a patch to apply on top of the series (a mutant); repeatable")
-    group.addoption("--build-as", default="extra",
-                    help="build directory suffix for kernels with --extra-patch")
+    group.addoption("--build-as", default="",
+                    help="build directory suffix (default with --extra-patch: extra)")
     group.addoption("--muse-cycles", type=int, default=100,
                     help="connect/disconnect cycles of the teardown soak tests")
     group.addoption("--powercut-cycles", type=int, default=2,
@@ -85,24 +85,29 @@ def pytest_configure(config: pytest.Config) -> None:
             _run_facts(config))
 
 
+def kernel_request(config: pytest.Config) -> BuildRequest:
+    """The kernel the options ask for (a test's flavour marker replaces the flavour)."""
+    opt = config.getoption
+    src, series = opt("--kernel-src"), opt("--series")
+    return BuildRequest(
+        base=opt("--base"), flavour=opt("--flavour"),
+        kernel_src=Path(src) if src else None, as_posted=opt("--as-posted"),
+        extra_patches=tuple(Path(p).resolve() for p in opt("--extra-patch")),
+        build_as=opt("--build-as"), series=Path(series).resolve() if series else None,
+        series_fixes=opt("--series-fixes"), upto=opt("--upto"))
+
+
 def _run_facts(config: pytest.Config) -> dict[str, object]:
     """What run.json says of this run; pytest_args rerun one test on the same kernel."""
     opt = config.getoption
-    args = [f"--base={opt('--base')}", f"--flavour={opt('--flavour')}",
-            f"--smp={opt('--smp')}", f"--memory={opt('--memory')}",
+    request = kernel_request(config)
+    args = [*request.as_args(), f"--smp={opt('--smp')}", f"--memory={opt('--memory')}",
             f"--tcg-threads={opt('--tcg-threads')}"]
-    if opt("--as-posted"):
-        args.append("--as-posted")
-    if opt("--kernel-src"):
-        args.append(f"--kernel-src={Path(opt('--kernel-src')).resolve()}")
-    patches = [str(Path(p).resolve()) for p in opt("--extra-patch")]
-    args += [f"--extra-patch={p}" for p in patches]
-    if patches:
-        args.append(f"--build-as={opt('--build-as')}")
     xml = config.option.xmlpath
-    series = read_series(opt("--base"), opt("--as-posted"))
+    series = series_of(request)
     return {"base": opt("--base"), "flavour": opt("--flavour"), "as_posted": opt("--as-posted"),
-            "series_id": series.chain_id(), "patches": [p.name for p in series.patches],
+            "series_id": series.chain_id(), "patches": subjects(series),
+            "series_path": str(request.series) if request.series else None,
             "flavours": opt("--flavours"), "python": sys.executable, "pytest_args": args,
             "rootdir": str(config.rootpath),
             "junit": str(Path(xml).resolve()) if xml else None}
@@ -128,13 +133,9 @@ def _reports(config: pytest.Config) -> Path:
 
 def _pool(config: pytest.Config) -> VMPool:
     if POOL_KEY not in config.stash:
-        src = config.getoption("--kernel-src")
         config.stash[POOL_KEY] = VMPool(PoolOptions(
-            base=config.getoption("--base"), flavour=config.getoption("--flavour"),
-            kernel_src=Path(src) if src else None, as_posted=config.getoption("--as-posted"),
-            extra_patches=tuple(Path(p).resolve() for p in config.getoption("--extra-patch")),
-            build_as=config.getoption("--build-as"),
-            smp=config.getoption("--smp"), memory_mb=config.getoption("--memory"),
+            kernel=kernel_request(config), smp=config.getoption("--smp"),
+            memory_mb=config.getoption("--memory"),
             tcg_threads=config.getoption("--tcg-threads"),
             logdir=_reports(config) / "consoles", worker=_worker()))
     return config.stash[POOL_KEY]
@@ -181,7 +182,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def kernel_build(pytestconfig: pytest.Config) -> KernelBuild:
     pool = _pool(pytestconfig)
-    return pool.kernel(pool.options.flavour)
+    return pool.kernel(pool.options.kernel.flavour)
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +198,7 @@ def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
     pool = _pool(request.config)
     flavour = _flavour_of(request.node)
     # In the JUnit file: which kernel the test ran on (muse-harness matrix reads it).
-    request.node.user_properties += [("base", pool.options.base), ("flavour", flavour)]
+    request.node.user_properties += [("base", pool.options.kernel.base), ("flavour", flavour)]
     machine = pool.get(_spec_of(request.node))
     guest = TestGuest(machine, re.sub(r"\s+", "_", request.node.nodeid), kmemleak=pool.kmemleak)
     request.node.stash[GUEST_KEY] = guest

@@ -7,7 +7,7 @@ flavour or kernel command line. The next test then boots a fresh one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
@@ -29,12 +29,7 @@ class VMSpec:
 
 @dataclass(frozen=True)
 class PoolOptions:
-    base: str
-    flavour: str
-    kernel_src: Path | None
-    as_posted: bool
-    extra_patches: tuple[Path, ...]
-    build_as: str
+    kernel: BuildRequest       # the run's kernel; a test's flavour marker replaces the flavour
     smp: int
     memory_mb: int
     tcg_threads: str
@@ -58,10 +53,7 @@ class VMPool:
 
     def kernel(self, flavour: str) -> KernelBuild:
         if flavour not in self.kernels:
-            o = self.options
-            self.kernels[flavour] = build_kernel(BuildRequest(
-                base=o.base, flavour=flavour, kernel_src=o.kernel_src, as_posted=o.as_posted,
-                extra_patches=o.extra_patches, build_as=o.build_as))
+            self.kernels[flavour] = build_kernel(replace(self.options.kernel, flavour=flavour))
         return self.kernels[flavour]
 
     def get(self, spec: VMSpec) -> VM:

@@ -14,6 +14,7 @@ Modules:
   seriescheck  series-check: checkpatch and a build after every patch
   bugs         bugs: the bug tests as posted and with the fixes; bugs.md
   mutate       mutate: mutation patches, their named tests must fail
+  bisect       bisect: the first patch of the series after which a test fails
   editloop     edit-loop: time an edit of the muse.c patch to one test's result
   bench/       bench: MUSE against nandsim and mtdram, boot time
 """

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from harness.kernel.build import BuildRequest
-from harness.kernel.series import read_series
+from harness.kernel.series import SUBJECT, read_series
 from harness.options import DEFAULT_BASE, add_reports_opt
 from harness.paths import TEMPLATES_DIR
 from harness.proc import say
@@ -33,7 +33,6 @@ from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 TEST_FILE = "tests/integration/test_bugs.py"
 FOUND_BY = re.compile(r"^Found by: (\S+::(\w+))\s*$", re.M)
-SUBJECT = re.compile(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)", re.M)
 COLUMNS = (("as_posted", True), ("with_fixes", False))
 
 

@@ -22,7 +22,9 @@ def kernel_request(args: argparse.Namespace) -> BuildRequest:
     """The kernel that add_kernel_opts() (and add_jobs_opt()) options ask for."""
     jobs = getattr(args, "jobs", None)
     return BuildRequest(base=args.base, flavour=args.flavour, kernel_src=args.kernel_src,
-                        as_posted=args.as_posted, **({"jobs": jobs} if jobs else {}))
+                        as_posted=args.as_posted, series=args.series,
+                        series_fixes=args.series_fixes, upto=args.upto,
+                        **({"jobs": jobs} if jobs else {}))
 
 
 @contextmanager

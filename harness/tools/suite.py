@@ -61,17 +61,8 @@ def pytest_command(request: SuiteRequest) -> list[str]:
     kernel = request.kernel
     junit = request.reports / request.junit_name
     cmd = [sys.executable, "-m", "pytest", *request.paths, f"--junitxml={junit}",
-           f"--reports={request.reports}", f"--base={kernel.base}",
-           f"--flavour={kernel.flavour}", f"--smp={request.smp}",
+           f"--reports={request.reports}", *kernel.as_args(), f"--smp={request.smp}",
            f"--memory={request.memory_mb}", f"--tcg-threads={request.tcg_threads}", "-ra"]
-    if kernel.kernel_src:
-        cmd.append(f"--kernel-src={kernel.kernel_src}")
-    if kernel.as_posted:
-        cmd.append("--as-posted")
-    for patch in kernel.extra_patches:
-        cmd.append(f"--extra-patch={patch}")
-    if kernel.extra_patches:
-        cmd.append(f"--build-as={kernel.build_as or 'extra'}")
     if request.k:
         cmd += ["-k", request.k]
     if request.workers > 1:
