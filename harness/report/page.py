@@ -87,6 +87,7 @@ class Page:
     bench: dict[str, Any] | None = None
     bench_png: str = ""         # base64: the page is one self-contained file
     compare: dict[str, Any] | None = None
+    bisect: dict[str, Any] | None = None
     links: list[tuple[str, str]] = field(default_factory=list)   # (label, relative href)
 
     @property
@@ -105,7 +106,10 @@ class Page:
                 c["outcome"] in ("failed", "errors")
                 for r in self.matrix["rows"] for c in r["cells"].values()):
             return "failed"
-        if not self.counts and self.bugs is None and self.matrix is None and self.bench is None:
+        if self.bisect is not None and not str(self.bisect.get("verification", "")).startswith(
+                "confirmed"):
+            return "failed"
+        if not self.counts and not any((self.bugs, self.matrix, self.bench, self.bisect)):
             return "no result"
         return "passed"
 
@@ -175,7 +179,8 @@ def _case(reports: Path, run: dict[str, Any], test: str, record: Record) -> Case
 
 def _links(reports: Path) -> list[tuple[str, str]]:
     names = ["report.md", "summary.json", "compare.md", "compare.json", "bugs.md", "bugs.json",
-             "matrix.md", "matrix.json", "bench.json", "bench.png", "run.json"]
+             "matrix.md", "matrix.json", "bisect.md", "bisect.json", "bench.json", "bench.png",
+             "run.json", "reproduce.sh"]
     links = [(n, n) for n in names if (reports / n).is_file()]
     for junit in sorted(reports.glob("*junit*.xml")):
         links.append((junit.name, junit.name))
@@ -205,7 +210,7 @@ def collect(reports: Path) -> Page:
         counts=class_counts(records),
         cases=[_case(reports, run, t, r) for t, r in bad],
         bugs=bugs, matrix=_json(reports / "matrix.json"), bench=bench,
-        compare=_json(reports / "compare.json"),
+        compare=_json(reports / "compare.json"), bisect=_json(reports / "bisect.json"),
         bench_png=base64.b64encode(png.read_bytes()).decode() if bench and png.is_file() else "",
         links=_links(reports),
     )
