@@ -20,10 +20,11 @@ TEST_CYCLES ?= 20
 # make test stays within its budget on a cold machine: no debug kernel build
 # (tests marked for the debug flavour run in make check and make bugs).
 TEST_FLAVOURS ?= $(FLAVOUR),partmaster
-HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR)
+TOOLCHAIN ?= gcc
+HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR) --toolchain $(TOOLCHAIN)
 APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
-	build-essential kmod perl
+	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN)),clang lld llvm)
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
 	powercut-repro matrix

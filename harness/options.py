@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.kernel.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS
 from harness.paths import REPO
 
 DEFAULT_BASE = "6.12"
@@ -49,6 +50,8 @@ KERNEL_OPTS = (
                                    "directory with a series file"}),
     Option(("--series-fixes",), {"action": "store_true",
                                  "help": "with --series: the base's fix patches on top"}),
+    Option(("--toolchain",), {"choices": tuple(TOOLCHAINS), "default": DEFAULT_TOOLCHAIN,
+                              "help": "compiler for the kernel: gcc, or clang (LLVM=1)"}),
     Option(("--upto",), {"type": int, "default": None,
                          "help": "only the first N patches of the series (bisect steps)"}),
 )

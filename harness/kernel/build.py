@@ -34,6 +34,7 @@ from harness.kernel.kconfig import configure, flavour
 from harness.kernel.series import Series, apply_series, load_series, read_series
 from harness.kernel.source import Source, get_source
 from harness.kernel.testmods import build_testmods, module_sources
+from harness.kernel.toolchains import DEFAULT_TOOLCHAIN, toolchain
 from harness.options import DEFAULT_BASE
 from harness.paths import cache_dir
 from harness.proc import file_lock, run_logged, say, sha256_files
@@ -61,6 +62,7 @@ class BuildRequest:
     series: Path | None = None
     series_fixes: bool = False
     upto: int | None = None   # only the first upto patches of the series (bisect)
+    toolchain: str = DEFAULT_TOOLCHAIN
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def as_args(self) -> list[str]:
@@ -79,10 +81,14 @@ class BuildRequest:
         args += [f"--extra-patch={p.resolve()}" for p in self.extra_patches]
         if self.build_as:
             args.append(f"--build-as={self.build_as}")
+        if self.toolchain != DEFAULT_TOOLCHAIN:
+            args.append(f"--toolchain={self.toolchain}")
         return args
 
     def build_name(self) -> str:
         name = f"{self.base}-{self.flavour}"
+        if self.toolchain != DEFAULT_TOOLCHAIN:
+            name += f"-{self.toolchain}"
         if self.as_posted:
             name += "-as-posted"
         if self.extra_patches or self.build_as:
@@ -121,11 +127,11 @@ class KernelBuild:
         return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
 
 
-def make_command(tree: Path, builddir: Path, jobs: int) -> list[str]:
-    cc = "ccache gcc" if shutil.which("ccache") else "gcc"
-    return ["make", "-C", str(tree), f"O={builddir}", "ARCH=x86_64", f"CC={cc}",
-            f"HOSTCC={cc}", f"-j{jobs}", "KBUILD_BUILD_USER=muse", "KBUILD_BUILD_HOST=harness",
-            "KBUILD_BUILD_TIMESTAMP=2021-01-24"]
+def make_command(tree: Path, builddir: Path, jobs: int,
+                 compiler: str = DEFAULT_TOOLCHAIN) -> list[str]:
+    return ["make", "-C", str(tree), f"O={builddir}", "ARCH=x86_64",
+            *toolchain(compiler).make_args(), f"-j{jobs}", "KBUILD_BUILD_USER=muse",
+            "KBUILD_BUILD_HOST=harness", "KBUILD_BUILD_TIMESTAMP=2021-01-24"]
 
 
 def run_make(make: list[str], targets: list[str], log: Path, expected: int) -> int:
@@ -191,6 +197,7 @@ def series_of(request: BuildRequest) -> Series:
 
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     """The source, the patches and the cache key a request stands for."""
+    toolchain(request.toolchain).check()
     fl = flavour(request.flavour, request.base)
     # The series first: an unknown base fails here, before a package is installed.
     series = series_of(request) if request.kernel_src is None else None
@@ -202,7 +209,7 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     if request.extra_patches:
         series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
-        [BUILD_RECIPE, source.origin, source.version, series.chain_id()]))
+        [BUILD_RECIPE, source.origin, source.version, series.chain_id(), request.toolchain]))
     return source, series, key
 
 
@@ -257,9 +264,9 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     commit = head(tree) if not source.has_muse else None
     changed = changed_since(tree, builddir, commit)
     phases["apply_seconds"] = round(time.monotonic() - clock, 1)
-    make = make_command(tree, builddir, request.jobs)
+    make = make_command(tree, builddir, request.jobs, request.toolchain)
     clock = time.monotonic()
-    config_key = sha256_files(list(fl.fragments), extra=request.flavour)
+    config_key = sha256_files(list(fl.fragments), extra=request.flavour + request.toolchain)
     if config_current(tree, builddir, config_key):
         say(f"configuration unchanged: reusing {builddir / '.config'}")
         phases["config"] = "reused"

@@ -94,7 +94,7 @@ def kernel_request(config: pytest.Config) -> BuildRequest:
         kernel_src=Path(src) if src else None, as_posted=opt("--as-posted"),
         extra_patches=tuple(Path(p).resolve() for p in opt("--extra-patch")),
         build_as=opt("--build-as"), series=Path(series).resolve() if series else None,
-        series_fixes=opt("--series-fixes"), upto=opt("--upto"))
+        series_fixes=opt("--series-fixes"), upto=opt("--upto"), toolchain=opt("--toolchain"))
 
 
 def _run_facts(config: pytest.Config) -> dict[str, object]:

@@ -24,6 +24,7 @@ def kernel_request(args: argparse.Namespace) -> BuildRequest:
     return BuildRequest(base=args.base, flavour=args.flavour, kernel_src=args.kernel_src,
                         as_posted=args.as_posted, series=args.series,
                         series_fixes=args.series_fixes, upto=args.upto,
+                        toolchain=args.toolchain,
                         **({"jobs": jobs} if jobs else {}))
 
 

@@ -89,7 +89,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
             log = builddir / "series-check.log"
             log.write_bytes(b"")
             tree = apply_series(source, prefix)
-            make = make_command(tree, builddir, request.jobs)
+            make = make_command(tree, builddir, request.jobs, request.toolchain)
             begin = time.monotonic()
             say(f"[{k}/{len(series.patches)}] {patch.name} ({flavour_name})")
             try:

@@ -1,0 +1,31 @@
+"""Toolchains as data (harness/kernel/toolchains.py) and how a request names one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BuildError
+from harness.kernel.build import BuildRequest, make_command
+from harness.kernel.toolchains import Toolchain, toolchain
+
+
+def test_clang_builds_with_llvm_1_and_a_directory_of_its_own() -> None:
+    make = make_command(Path("/src"), Path("/b"), 2, "clang")
+    assert "LLVM=1" in make
+    assert any(arg.startswith("CC=") and arg.endswith("clang") for arg in make)
+    assert "LLVM=1" not in make_command(Path("/src"), Path("/b"), 2)
+    clang = BuildRequest(base="6.12", toolchain="clang")
+    assert clang.build_name() == "6.12-default-clang"
+    assert BuildRequest(base="6.12").build_name() == "6.12-default"
+    assert "--toolchain=clang" in clang.as_args()
+    assert not any(a.startswith("--toolchain") for a in BuildRequest().as_args())
+
+
+def test_a_missing_program_is_named_with_its_packages() -> None:
+    absent = Toolchain("imaginary", "no-such-cc-here", (), ("no-such-cc-here",), ("pkg-a",))
+    with pytest.raises(BuildError, match="needs no-such-cc-here: install pkg-a"):
+        absent.check()
+    with pytest.raises(BuildError, match="unknown toolchain 'icc' \\(known: gcc, clang\\)"):
+        toolchain("icc")
