@@ -47,6 +47,9 @@ class Header:
     started: str = ""
     command: str = ""
     cwd: str = ""
+    series: list[str] = field(default_factory=list)     # subjects (file names if unknown)
+    series_id: str = ""
+    series_path: str = ""       # a revision from elsewhere (--series)
 
     @property
     def toolchains(self) -> list[str]:
@@ -155,6 +158,11 @@ def _header(reports: Path, run: dict[str, Any], sessions: list[dict[str, Any]],
         wall_seconds=run.get("wall_seconds") or summary.get("wall_seconds"),
         started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)) if started else "",
         command=str(run.get("command", "")), cwd=str(run.get("cwd", "")),
+        series=list(run.get("patches") or next(
+            (k.patches for k in sorted(kernels.values(), key=lambda k: k.flavour)), [])),
+        series_id=str(run.get("series_id") or next(
+            (k.series_id for k in kernels.values() if k.series_id), "")),
+        series_path=str(run.get("series_path") or ""),
     )
 
 
