@@ -205,7 +205,9 @@ class VM:
             self._reader.join(timeout=2)
             tail = self.console.tail() if self.console else tail
         status = self._child.exitstatus if self._child else None
-        raise VMError(f"{self.name}: QEMU exited (status {status}); console tail:\n{tail}")
+        signal = self._child.signalstatus if self._child else None
+        how = f"killed by signal {signal}" if signal else f"status {status}"
+        raise VMError(f"{self.name}: QEMU exited ({how}); console tail:\n{tail}")
 
     def close(self) -> None:
         if self.ssh:

@@ -80,7 +80,9 @@ def _reason(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
             else f"{call.excinfo.typename}: {call.excinfo.value}"
     else:
         text = report.longreprtext
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # "guest command failed:" says more with the line that follows it.
+    first = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines or [""])[0]
     return first[:300]
 
 

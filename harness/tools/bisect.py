@@ -5,8 +5,9 @@ Each step builds the first N patches in one build directory kept for bisect
 (<base>-<flavour>-bisect): the scratch repository keeps a commit per patch
 chain and restores the mtimes of files that come back unchanged, so a step
 rebuilds little more than what the patches between two steps touch. TEST
-runs without retries; a step without a verdict (the VM did not boot, the test
-was not collected) stops the bisect with that step's reports.
+runs without pytest's retries; a step without a verdict (the VM did not
+boot) runs once more, and a second one, or a test that was not collected,
+stops the bisect with that step's reports.
 
 The range is --good (default: the patch that adds fs/fuse/muse.c, the first
 point where a MUSE test can run) to the whole series; both ends are checked
@@ -80,32 +81,35 @@ def _selection(test: str) -> tuple[tuple[str, ...], str | None]:
 
 def run_step(request: BuildRequest, upto: int, test: str, reports: Path,
              what: str) -> tuple[str, float, float, Path]:
-    """Build the first upto patches and run TEST: good or bad, and the times."""
+    """Build the first upto patches and run TEST: good or bad, and the times. A run
+    without verdict (the VM did not boot: QEMU itself can crash under TCG) is run once
+    more; a second one stops the bisect."""
     step = replace(request, upto=upto, build_as=BUILD_AS)
     begin = time.monotonic()
     kernel = build_kernel(step)
     built = round(time.monotonic() - begin, 1)
     paths, k = _selection(test)
-    where = reports / "bisect" / what
-    result = run_suite(SuiteRequest(kernel=step, reports=where, paths=paths, k=k, retries=0,
-                                    timeout=STEP_TIMEOUT, fresh_build=kernel.builddir,
-                                    what=f"bisect {what}: {test}"))
-    records = junit_records(result.junit)
-    found = {name: r.klass for name, r in records.items()}
-    ran = cases(test, found) if "::" in test else found
-    if not ran:
-        raise HarnessError(f"bisect {what}: {test} did not run (pytest exit "
-                           f"{result.exit_code}); see {where}")
-    classes = set(ran.values())
-    if FAILED in classes:
-        verdict = "bad"
-    elif classes == {PASSED}:
-        verdict = "good"
-    else:
-        raise HarnessError(f"bisect {what}: no verdict for {test} ({', '.join(sorted(classes))}); "
-                           f"see {where / 'index.html'}")
-    say(f"bisect {what}: {verdict} (build {built} s, test {result.seconds} s)")
-    return verdict, built, result.seconds, where
+    tested = 0.0
+    for attempt in (1, 2):
+        where = reports / "bisect" / (what if attempt == 1 else f"{what}-again")
+        result = run_suite(SuiteRequest(kernel=step, reports=where, paths=paths, k=k, retries=0,
+                                        timeout=STEP_TIMEOUT, fresh_build=kernel.builddir,
+                                        what=f"bisect {what}: {test}"))
+        tested += result.seconds
+        records = junit_records(result.junit)
+        found = {name: r.klass for name, r in records.items()}
+        ran = cases(test, found) if "::" in test else found
+        if not ran:
+            raise HarnessError(f"bisect {what}: {test} did not run (pytest exit "
+                               f"{result.exit_code}); see {where}")
+        classes = set(ran.values())
+        if FAILED in classes or classes == {PASSED}:
+            verdict = "bad" if FAILED in classes else "good"
+            say(f"bisect {what}: {verdict} (build {built} s, test {round(tested, 1)} s)")
+            return verdict, built, round(tested, 1), where
+        say(f"bisect {what}: no verdict ({', '.join(sorted(classes))}); see "
+            f"{where / 'index.html'}" + ("; running it once more" if attempt == 1 else ""))
+    raise HarnessError(f"bisect {what}: no verdict for {test} twice; see {where / 'index.html'}")
 
 
 def bisect(request: BuildRequest, test: str, reports: Path, good: int | None) -> Bisect:
