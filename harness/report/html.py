@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import jinja2
 
 from harness.paths import TEMPLATES_DIR
 from harness.report.page import collect
-from harness.report.runinfo import finish_run, start_run
+from harness.report.runinfo import finish_run, invocation, start_run
 
 PAGE = "index.html"
 
@@ -30,7 +29,7 @@ def write_page(reports: Path) -> Path:
 def reported_run(reports: Path, facts: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """run.json before the work, and at its end, however it ends, run.json completed and
     the page written: a run that broke still leaves a page saying what there is."""
-    run = start_run(reports, sys.argv, facts)
+    run = start_run(reports, invocation(), facts)
     try:
         yield run
     finally:

@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ RUN_FILE = "run.json"
 # A tool that runs pytest (check, bugs, matrix) names itself to the pytest run, so that
 # the run's reproduce command is the tool's, not the pytest line the tool made up.
 COMMAND_ENV = "MUSE_HARNESS_COMMAND"
+
+
+def invocation() -> list[str]:
+    """This process's command line as one can type it again (python -m harness.cli
+    shows as .../harness/cli.py in sys.argv)."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("harness/cli.py", "harness/__main__.py")):
+        return [sys.executable, "-m", "harness.cli", *argv[1:]]
+    return argv
 
 
 def harness_commit() -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from harness.kernel.build import BuildRequest
-from harness.kernel.series import SUBJECT, read_series
+from harness.kernel.series import SUBJECT, read_series, subjects
 from harness.options import DEFAULT_BASE, add_reports_opt
 from harness.paths import TEMPLATES_DIR
 from harness.proc import say
@@ -150,7 +150,8 @@ def main(args: argparse.Namespace) -> int:
     reports = args.reports.resolve()
     # A bad base fails before the last run's page is touched.
     series = read_series(args.base)
-    with reported_run(reports, {"base": args.base, "series_id": series.chain_id()}):
+    with reported_run(reports, {"base": args.base, "series_id": series.chain_id(),
+                                "patches": subjects(series)}):
         ok = check_bugs(args.base, reports, args.k, args.timeout, table_only=args.table_only,
                         flavours=args.flavours)
     return 0 if ok else 1

@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.kernel.build import build_kernel
-from harness.kernel.series import read_series
+from harness.kernel.build import build_kernel, series_of
+from harness.kernel.series import subjects
 from harness.machine.rootfs import build_rootfs
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import say
@@ -19,10 +19,12 @@ from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 def main(args: argparse.Namespace) -> int:
     reports = args.reports.resolve()
-    # A bad base fails before the last run's page is touched.
-    series = read_series(args.base, args.as_posted)
+    # A bad base or series fails before the last run's page is touched.
+    series = series_of(kernel_request(args))
     with reported_run(reports, {"base": args.base, "flavour": args.flavour,
-                                "as_posted": args.as_posted, "series_id": series.chain_id()}):
+                                "as_posted": args.as_posted, "series_id": series.chain_id(),
+                                "patches": subjects(series),
+                                "series_path": str(args.series) if args.series else None}):
         return _check(args, reports)
 
 

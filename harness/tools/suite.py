@@ -21,7 +21,7 @@ from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP, DEFAULT_TCG_THREADS
 from harness.paths import REPO
 from harness.proc import run_group, say
 from harness.report.junit import junit_counts, junit_outcomes
-from harness.report.runinfo import COMMAND_ENV
+from harness.report.runinfo import COMMAND_ENV, invocation
 
 SUITE_TIMEOUT = 3 * 3600.0
 
@@ -85,7 +85,7 @@ def run_suite(request: SuiteRequest) -> SuiteResult:
     cmd = pytest_command(request)
     # The run's reproduce command is the tool's own command line, not this pytest line.
     env = dict(os.environ)
-    env.setdefault(COMMAND_ENV, shlex.join(sys.argv))
+    env.setdefault(COMMAND_ENV, shlex.join(invocation()))
     if request.fresh_build:
         env[FRESH_BUILD_ENV] = str(request.fresh_build)
     say("running: " + shlex.join(cmd))

@@ -3,11 +3,13 @@
 tests/data/reports/failed is a real run: the plugin's inner session of
 tests/integration/test_harness_plugin.py on 6.12 (a WARNING from lkdtm, then a
 panic that kills the VM, each followed by a clean test). bench/ holds a real
-bench.json.
+bench.json; bugs/ the bugs.json of a real `muse-harness bugs --base 6.12 --flavours
+default,partmaster` run.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -111,6 +113,17 @@ def test_bench_section_with_inline_chart(tmp_path: Path) -> None:
     bench = _section(html, "Bench")
     assert "MUSE NAND / nandsim, sequential read" in bench
     assert '<img alt="bench chart" style="max-width:100%" src="data:image/png;base64,iVBOR' in bench
+
+
+def test_bug_table(tmp_path: Path) -> None:
+    reports = _copy("bugs", tmp_path)
+    data = json.loads((reports / "bugs.json").read_text())
+    html = write_page(reports).read_text()
+    table = _section(html, "Bug table")
+    assert f"{data['shown']} of {len(data['rows'])} bug tests failed as posted" in table
+    for row in data["rows"]:
+        assert f"<code>{row['test']}</code>" in table
+    assert table.count(">yes</td>") == sum(1 for r in data["rows"] if r["ok"])
 
 
 def test_report_command_rewrites_every_page(tmp_path: Path) -> None:
