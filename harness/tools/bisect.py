@@ -12,7 +12,7 @@ stops the bisect with that step's reports.
 The range is --good (default: the patch that adds fs/fuse/muse.c, the first
 point where a MUSE test can run) to the whole series; both ends are checked
 first. The culprit is then verified: reverted on top of the whole series
-(when it reverts cleanly) TEST must pass. reports/bisect.json and bisect.md
+(when it reverts cleanly) TEST must pass, else the exit code is 1. reports/bisect.json and bisect.md
 keep every step with its times.
 """
 
@@ -186,8 +186,10 @@ def main(args: argparse.Namespace) -> int:
         data = asdict(result)
         (reports / "bisect.json").write_text(json.dumps(data, indent=2) + "\n")
         (reports / "bisect.md").write_text(markdown(result))
-    say(f"see {reports / 'bisect.md'}")
-    return 0 if result.verification.startswith("confirmed") else 1
+    say(f"{result.verification}; see {reports / 'bisect.md'}")
+    # A culprit that cannot be reverted alone stands on the bisect's two steps; one whose
+    # revert does not make TEST pass means the search was misled.
+    return 1 if result.verification.startswith("not confirmed") else 0
 
 
 def register(sub: Subparsers) -> None:

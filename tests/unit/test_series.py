@@ -155,3 +155,47 @@ def test_reapplying_after_a_changed_patch_keeps_mtimes_of_unchanged_files(
     assert (repo / "fs/a.c").stat().st_mtime_ns != old
     assert (repo / "fs/b.c").read_text() == "alpha\nBETA\ngamma\ndelta\n"
     assert (repo / "fs/b.c").stat().st_mtime_ns == old
+
+
+def test_bisect_starts_at_the_patch_that_adds_muse_c() -> None:
+    from harness.kernel.series import read_series
+    from harness.tools.bisect import muse_patch
+
+    for base in ("6.1", "6.12"):
+        series = read_series(base)
+        number = muse_patch(series)
+        assert series.patches[number - 1].name.startswith("0007-fuse-Implement-MUSE")
+
+
+def test_series_from_an_mbox_or_a_directory(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.kernel.series import load_series, subjects
+
+    monkeypatch.setenv("MUSE_HARNESS_CACHE", str(tmp_path / "cache"))
+    own = read_series("6.1")
+    mbox = tmp_path / "v4.mbox"
+    mbox.write_bytes(b"".join(p.read_bytes() for p in own.patches[:3]))
+    series = load_series("6.1", mbox)
+    assert len(series.patches) == 3 and series.fixes == 0
+    assert subjects(series) == subjects(own)[:3]
+    assert load_series("6.1", mbox).patches == series.patches     # split once per content
+    with_fixes = load_series("6.1", mbox, with_fixes=True)
+    assert len(with_fixes.patches) == 3 + own.fixes and with_fixes.fixes == own.fixes
+    # A directory with a series file, as kernel/series/<base> is.
+    directory = tmp_path / "v5"
+    directory.mkdir()
+    for patch in own.patches[:2]:
+        (directory / patch.name).write_bytes(patch.read_bytes())
+    (directory / "series").write_text("\n".join(p.name for p in own.patches[:2]) + "\n")
+    assert [p.name for p in load_series("6.1", directory).patches] == \
+        [p.name for p in own.patches[:2]]
+    with pytest.raises(SeriesError, match="needs a series file"):
+        load_series("6.1", tmp_path)
+    with pytest.raises(SeriesError, match="no such mbox or directory"):
+        load_series("6.1", tmp_path / "nope.mbox")
+    empty = tmp_path / "empty.mbox"
+    empty.write_text("")
+    with pytest.raises(SeriesError, match=r"(?s)not an mbox git can split:.*empty mbox"):
+        load_series("6.1", empty)
+    with pytest.raises(SeriesError, match=r"no series for base '9\.9'"):
+        load_series("9.9", mbox)
