@@ -6,6 +6,9 @@ the TestGuest's Aftermath, hands it to the pool (which decides whether the VM
 serves on), saves the console slice and kmemleak report, and fails the test
 on the aftermath's problems: a splat, a kmemleak report, a leftover holding
 muse, a VM that died. Under CI=true a skipped VM test counts as a failure.
+outcomes.py classes each test and retries it; the controller writes run.json
+and reproduce.sh before the run and the page after it; every failure's
+report ends with the command that reruns just that test.
 """
 
 from __future__ import annotations
