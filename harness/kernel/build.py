@@ -195,6 +195,12 @@ def series_of(request: BuildRequest) -> Series:
     return series
 
 
+def _toolchain_key(request: BuildRequest) -> list[str]:
+    """A part of the cache keys for a toolchain other than the default, so that gcc
+    kernels built before toolchains were a choice stay valid."""
+    return [] if request.toolchain == DEFAULT_TOOLCHAIN else [request.toolchain]
+
+
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     """The source, the patches and the cache key a request stands for."""
     toolchain(request.toolchain).check()
@@ -209,7 +215,8 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     if request.extra_patches:
         series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
-        [BUILD_RECIPE, source.origin, source.version, series.chain_id(), request.toolchain]))
+        [BUILD_RECIPE, source.origin, source.version, series.chain_id(),
+         *_toolchain_key(request)]))
     return source, series, key
 
 
@@ -266,7 +273,8 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     phases["apply_seconds"] = round(time.monotonic() - clock, 1)
     make = make_command(tree, builddir, request.jobs, request.toolchain)
     clock = time.monotonic()
-    config_key = sha256_files(list(fl.fragments), extra=request.flavour + request.toolchain)
+    config_key = sha256_files(list(fl.fragments),
+                              extra="".join([request.flavour, *_toolchain_key(request)]))
     if config_current(tree, builddir, config_key):
         say(f"configuration unchanged: reusing {builddir / '.config'}")
         phases["config"] = "reused"
