@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.paths import SERIES_DIR
 from harness.verdict import known
 from harness.verdict.outcome import (
@@ -62,7 +63,10 @@ def mark_known(config: pytest.Config, items: list[pytest.Item],
     """xfail each test listed in the base's known-issues file (not strict)."""
     base = config.getoption("--base")
     path = config.getoption("--known-issues") or SERIES_DIR / base / known.FILE
-    issues = known.load(Path(path))
+    try:
+        issues = known.load(Path(path))
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     for item in items:
         issue = known.find(issues, item.nodeid, flavour_of(item))
         if issue is not None:

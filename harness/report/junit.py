@@ -80,6 +80,14 @@ def junit_records(junit: Path) -> dict[str, Record]:
     return records
 
 
+def run_junits(reports: Path, named: str | None) -> list[Path]:
+    """The JUnit files of the run in reports: the one run.json names (by its name within
+    the directory, so a copied directory still finds it), else every one there."""
+    if named and (reports / Path(named).name).is_file():
+        return [reports / Path(named).name]
+    return sorted(reports.glob("*junit*.xml"))
+
+
 def junit_counts(junit: Path) -> dict[str, int]:
     """Tests by pytest outcome, a retried test once (its last attempt)."""
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "total": 0}

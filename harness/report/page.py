@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report.junit import Record, class_counts, junit_records
+from harness.report.junit import Record, class_counts, junit_records, run_junits
 from harness.report.runinfo import read_run, rerun_command
 from harness.report.slices import Line, marked_lines, slice_name
 from harness.verdict.outcome import CLASSES, FAILED, INFRA, PASSED, exit_code
@@ -124,14 +124,6 @@ def _json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _junit(reports: Path, run: dict[str, Any]) -> Path | None:
-    named = Path(run["junit"]) if run.get("junit") else None
-    if named is not None and named.is_file():
-        return named
-    found = sorted(reports.glob("*junit*.xml"))
-    return found[0] if found else None
-
-
 def _header(reports: Path, run: dict[str, Any], sessions: list[dict[str, Any]],
             summary: dict[str, Any]) -> Header:
     kernels: dict[str, Kernel] = {}
@@ -203,8 +195,9 @@ def collect(reports: Path) -> Page:
     summary = _json(reports / "summary.json") or {}
     sessions = [json.loads(p.read_text()) for p in sorted(reports.glob("session-*.json"))]
     header = _header(reports, run, sessions, summary)
-    junit = _junit(reports, run)
-    records = junit_records(junit) if junit else {}
+    records: dict[str, Record] = {}
+    for junit in run_junits(reports, run.get("junit")):
+        records.update(junit_records(junit))
     bad = [(t, r) for t, r in records.items() if r.klass != PASSED]
     bad.sort(key=lambda tr: (CLASSES.index(tr[1].klass) if tr[1].klass in CLASSES
                              else len(CLASSES), tr[0]))

@@ -30,7 +30,8 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.proc import say
 from harness.report.html import write_page
-from harness.report.junit import Record, junit_records
+from harness.report.junit import Record, junit_records, run_junits
+from harness.report.runinfo import read_run
 from harness.tools.bench.stats import drops
 from harness.tools.common import Subparsers
 from harness.verdict.outcome import FAILED, FLAKY, INFRA, PASSED
@@ -90,7 +91,7 @@ def category(old: str, new: str) -> str:
 def _records(reports: Path) -> dict[str, Record]:
     if not reports.is_dir():
         raise HarnessError(f"{reports}: no such reports directory")
-    junits = sorted(reports.glob("*junit*.xml"))
+    junits = run_junits(reports, read_run(reports).get("junit"))
     if not junits:
         raise HarnessError(f"{reports}: no JUnit file (junit.xml) to compare")
     records: dict[str, Record] = {}
