@@ -109,9 +109,11 @@ class Page:
                 c["outcome"] in ("failed", "errors")
                 for r in self.matrix["rows"] for c in r["cells"].values()):
             return "failed"
-        if self.bisect is not None and not str(self.bisect.get("verification", "")).startswith(
-                "confirmed"):
+        if self.bisect is not None and str(self.bisect.get("verification", "")).startswith(
+                "not confirmed"):       # as bisect's exit code: the search was misled
             return "failed"
+        if self.bisect is not None and self.bisect.get("culprit") and not self.counts:
+            return "culprit found"
         if not self.counts and not any((self.bugs, self.matrix, self.bench, self.bisect)):
             return "no result"
         return "passed"

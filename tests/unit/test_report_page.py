@@ -138,3 +138,22 @@ def test_report_command_on_a_missing_directory(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "no such reports directory" in capsys.readouterr().err
+
+
+def test_bisect_page_names_the_culprit(tmp_path: Path) -> None:
+    steps = [{"upto": 31, "patch": "last", "verdict": "bad", "build_seconds": 42.2,
+              "test_seconds": 17.8, "reports": "r"},
+             {"upto": 7, "patch": "muse", "verdict": "good", "build_seconds": 44.5,
+              "test_seconds": 17.3, "reports": "r"}]
+    data = {"test": "tests/t.py::test_x", "series": ["a"] * 31, "series_id": "ba37875041b02c8b",
+            "good": 7, "bad": 31, "steps": steps, "culprit": 19,
+            "culprit_subject": "fuse: muse: Don't return -ENOTSUPP to userspace",
+            "verification": "patch 19 does not revert cleanly on top of the whole series",
+            "seconds": 409.3}
+    (tmp_path / "bisect.json").write_text(json.dumps(data))
+    html = write_page(tmp_path).read_text()
+    assert 'class="verdict v-culprit-found">CULPRIT FOUND' in html
+    assert "First bad patch: <b>19: fuse: muse: Don&#39;t return -ENOTSUPP to userspace</b>" in html
+    data["verification"] = "not confirmed: tests/t.py::test_x still fails with patch 19 reverted"
+    (tmp_path / "bisect.json").write_text(json.dumps(data))
+    assert 'class="verdict v-failed">FAILED' in write_page(tmp_path).read_text()
