@@ -28,7 +28,7 @@ def invocation() -> list[str]:
     """This process's command line as one can type it again (python -m harness.cli
     shows as .../harness/cli.py in sys.argv)."""
     argv = list(sys.argv)
-    if argv and argv[0].endswith(("harness/cli.py", "harness/__main__.py")):
+    if argv and argv[0].endswith("harness/cli.py"):
         return [sys.executable, "-m", "harness.cli", *argv[1:]]
     return argv
 
@@ -55,7 +55,8 @@ def _first_line(cmd: list[str]) -> str:
 def tool_versions(bases: list[str]) -> dict[str, str]:
     """QEMU, the compilers and the kernel source packages this run can use."""
     versions = {"qemu": _first_line(["qemu-system-x86_64", "--version"]),
-                "gcc": _first_line(["gcc", "--version"])}
+                "gcc": _first_line(["gcc", "--version"]),
+                "clang": _first_line(["clang", "--version"])}
     for base in bases:
         versions[f"linux-source-{base}"] = _first_line(
             ["dpkg-query", "-W", "-f=${Version}\n", f"linux-source-{base}"])
