@@ -119,13 +119,15 @@ def _split_mbox(mbox: Path) -> tuple[Path, ...]:
     return tuple(sorted(out.glob("*.patch")))
 
 
+def subject_of(patch: Path, text: str | None = None) -> str:
+    """A patch's subject on one line, without the [PATCH] tag (its file name if none)."""
+    match = SUBJECT.search(patch.read_text(errors="replace") if text is None else text)
+    return " ".join(match.group(1).split()) if match else patch.stem
+
+
 def subjects(series: Series) -> list[str]:
     """Each patch's subject, as reports name the series."""
-    found = []
-    for patch in series.patches:
-        match = SUBJECT.search(patch.read_text(errors="replace"))
-        found.append(" ".join(match.group(1).split()) if match else patch.stem)
-    return found
+    return [subject_of(patch) for patch in series.patches]
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -42,6 +42,7 @@ from harness.verdict.outcome import FAILED, INFRA, KERNEL_REPORT
 
 POOL_KEY = pytest.StashKey[VMPool]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
+FACTS_KEY = pytest.StashKey[dict[str, object]]()
 GUEST_KEY = pytest.StashKey[TestGuest]()
 
 
@@ -101,7 +102,14 @@ def kernel_request(config: pytest.Config) -> BuildRequest:
 
 
 def _run_facts(config: pytest.Config) -> dict[str, object]:
-    """What run.json says of this run; pytest_args rerun one test on the same kernel."""
+    """What run.json says of this run; pytest_args rerun one test on the same kernel.
+    Computed once a session: it reads and hashes the series."""
+    if FACTS_KEY not in config.stash:
+        config.stash[FACTS_KEY] = _collect_facts(config)
+    return config.stash[FACTS_KEY]
+
+
+def _collect_facts(config: pytest.Config) -> dict[str, object]:
     opt = config.getoption
     request = kernel_request(config)
     args = [*request.as_args(), f"--smp={opt('--smp')}", f"--memory={opt('--memory')}",

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from harness.kernel.build import BuildRequest
-from harness.kernel.series import SUBJECT, read_series, subjects
+from harness.kernel.series import read_series, subject_of, subjects
 from harness.options import DEFAULT_BASE, add_reports_opt
 from harness.paths import TEMPLATES_DIR
 from harness.proc import say
@@ -62,10 +62,8 @@ def bugs_of(patches: list[Path]) -> list[Bug]:
     bugs = []
     for patch in patches:
         text = patch.read_text()
-        match = SUBJECT.search(text)
-        subject = " ".join(match.group(1).split()) if match else patch.stem
         tests = [m.group(1) for m in FOUND_BY.finditer(text)]
-        bugs.append(Bug(patch.name, subject, tests))
+        bugs.append(Bug(patch.name, subject_of(patch, text), tests))
     return bugs
 
 
