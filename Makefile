@@ -84,9 +84,11 @@ matrix: deps venv
 	$(BIN)/muse-harness matrix --bases $(BASES) --flavours $(FLAVOURS)
 
 # Slower, documented target: checkpatch --strict on every patch and a build
-# after each one (bisectability), plus the whole series with MUSE built in.
+# after each one (bisectability), plus the whole series with MUSE built in; the
+# diagnostics each patch adds with W=1 and sparse (TOOLCHAIN=gcc or clang).
+series-check: APT_PACKAGES += sparse
 series-check: deps venv
-	$(BIN)/muse-harness series-check --base $(BASE)
+	$(BIN)/muse-harness series-check --base $(BASE) --toolchain $(TOOLCHAIN)
 
 # Mutation check: each kernel/mutations/$(BASE)/*.patch must make its tests fail.
 mutate: deps venv
