@@ -32,8 +32,10 @@ APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mm
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
 
+# Every kernel make test needs is built before its first test.
 test: deps venv lint
-	$(BIN)/muse-harness prepare $(HARNESS_ARGS)
+	$(BIN)/muse-harness prepare $(HARNESS_ARGS) --flavours $(TEST_FLAVOURS)
+	$(BIN)/muse-harness prepare --base $(OTHER_BASE) --flavour default --toolchain $(TOOLCHAIN)
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
 		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) --flavours=$(TEST_FLAVOURS) \
 		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist worksteal)

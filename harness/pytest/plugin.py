@@ -13,6 +13,7 @@ report ends with the command that reruns just that test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -188,6 +189,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "vm" in getattr(item, "fixturenames", ()) or "run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.vm)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build every kernel the selected VM tests need now, with progress on the terminal:
+    built inside the first test of its flavour, a kernel left that test's line still
+    for minutes and made its duration mostly the build."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    flavours = list(dict.fromkeys(_flavour_of(item) for item in session.items
+                                  if item.get_closest_marker("vm")))
+    if not flavours:
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        _pool(config).prepare(flavours)
 
 
 @pytest.fixture(scope="session")

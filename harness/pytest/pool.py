@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
 from harness.machine.accel import tcg_threads
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.vm import VM
+from harness.proc import say
 from harness.verdict.aftermath import Aftermath
 from harness.verdict.kmemleak import CLEAR_COMMAND, PRESENT
 
@@ -50,8 +52,31 @@ class VMPool:
     accel: str = ""
     accel_reason: str = ""
     kmemleak: bool = False     # the current VM's kernel has kmemleak: scan after each test
+    failed: dict[str, HarnessError] = field(default_factory=dict)  # kernels that did not build
+
+    def prepare(self, flavours: list[str]) -> None:
+        """Every kernel the session's tests need, and the root filesystem, before the
+        first test. A kernel that fails to build fails each test that needs it, with
+        its error, and is not tried again."""
+        base = self.options.kernel.base
+        for index, flavour in enumerate(flavours, 1):
+            say(f"kernel {index}/{len(flavours)} of this session, before its first test: "
+                f"{base} {flavour}")
+            try:
+                self.kernel(flavour)
+            except HarnessError as exc:
+                self.failed[flavour] = exc
+                say(f"the {base} {flavour} kernel did not build: its tests will fail")
+        if self.rootfs is None:
+            try:
+                self.rootfs = build_rootfs()
+            except HarnessError as exc:
+                say(f"the guest root filesystem did not build (each VM test will say why): "
+                    f"{str(exc).splitlines()[0]}")
 
     def kernel(self, flavour: str) -> KernelBuild:
+        if flavour in self.failed:
+            raise self.failed[flavour]
         if flavour not in self.kernels:
             self.kernels[flavour] = build_kernel(replace(self.options.kernel, flavour=flavour))
         return self.kernels[flavour]
