@@ -23,6 +23,7 @@ from harness.paths import KERNEL_DIR
 from harness.proc import say
 from harness.report.junit import cases
 from harness.tools.common import Subparsers, kernel_request
+from harness.tools.generated_mutants import DEFAULT_TESTS, GenerateRequest, run_generated
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
 
 EXPECT = "Expect-Fail:"
@@ -109,8 +110,27 @@ def check_mutations(kernel: BuildRequest, name: str | None, reports: Path,
 
 def main(args: argparse.Namespace) -> int:
     kernel = kernel_request(args)
+    if args.generate:
+        return _generated(args, kernel)
     return 0 if check_mutations(kernel, args.mutation, args.reports.resolve(),
                                 args.timeout) else 1
+
+
+def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
+    tests = tuple(t for t in args.tests.split(",") if t) if args.tests else DEFAULT_TESTS
+    data = run_generated(GenerateRequest(
+        kernel=kernel, reports=args.reports.resolve(), count=args.sample, seed=args.seed,
+        tests=tests, timeout=args.timeout))
+    counts = data["counts"]
+    assert isinstance(counts, dict)
+    print(f"{data['sample']} of {data['generated']} mutants (seed {data['seed']}): "
+          + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+          + f"; score {data['score']}; median {data['median_seconds']} s a mutant, "
+            f"{data['total_seconds']} s in all")
+    score = data["score"]
+    if args.min_score is not None and (not isinstance(score, float) or score < args.min_score):
+        return 1
+    return 0
 
 
 def register(sub: Subparsers) -> None:
@@ -120,5 +140,13 @@ def register(sub: Subparsers) -> None:
     add_jobs_opt(p.add_argument)
     add_reports_opt(p.add_argument)
     p.add_argument("--mutation", help="only this one")
+    p.add_argument("--generate", action="store_true",
+                   help="generated mutants of muse.c instead of kernel/mutations/")
+    p.add_argument("--sample", type=int, help="with --generate: this many, picked by --seed")
+    p.add_argument("--seed", type=int, default=1, help="with --sample")
+    p.add_argument("--tests", help="with --generate: comma-separated test paths or node ids "
+                                   "to judge each mutant (default: the product's four checks)")
+    p.add_argument("--min-score", type=float,
+                   help="with --generate: exit 1 when the killed share is lower")
     p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for each mutant's run")
     p.set_defaults(func=main)
