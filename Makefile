@@ -27,7 +27,7 @@ APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mm
 	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN)),clang lld llvm)
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
-	powercut-repro matrix
+	powercut-repro matrix coverage mutate-generated
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -91,6 +91,17 @@ matrix: deps venv
 series-check: APT_PACKAGES += sparse
 series-check: deps venv
 	$(BIN)/muse-harness series-check --base $(BASE) --toolchain $(TOOLCHAIN)
+
+# Coverage of the series' code (gcov, coverage flavour): reports/coverage/html/index.html,
+# summary.json (per file and per patch), tests.json (which tests run each line).
+coverage: deps venv
+	$(BIN)/muse-harness coverage --base $(BASE)
+
+# Generated mutants of muse.c: a seeded sample (SAMPLE, SEED); SAMPLE= runs them all.
+SAMPLE ?= 100
+mutate-generated: deps venv
+	$(BIN)/muse-harness mutate --generate --base $(BASE) $(if $(SAMPLE),--sample $(SAMPLE)) \
+		--seed $(SEED) --timeout 900
 
 # Mutation check: each kernel/mutations/$(BASE)/*.patch must make its tests fail.
 mutate: deps venv

@@ -13,6 +13,8 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness bugs                       # bug tests as posted and with the fixes
     muse-harness bisect -k TEST             # the first patch after which TEST fails
     muse-harness mutate                     # break features on purpose; the tests must fail
+    muse-harness mutate --generate          # generated muse.c mutants, sampled by --seed
+    muse-harness coverage                   # gcov of the series' code per test
     muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
     muse-harness edit-loop                  # time a muse.c patch edit to one test's result
     muse-harness report [DIR]               # rewrite DIR/index.html from its files
@@ -38,6 +40,7 @@ from harness.tools import (
     bugs,
     check,
     compare,
+    coverage,
     editloop,
     matrix,
     mutate,
@@ -48,7 +51,7 @@ from harness.tools import (
 )
 
 TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bisect, bench,
-         editloop, report)
+         editloop, coverage, report)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -216,7 +216,7 @@ def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
         series = Series(series.base, (*series.patches, *request.extra_patches), series.fixes)
     key = sha256_files([*fl.fragments, *module_sources()], extra="\0".join(
         [BUILD_RECIPE, source.origin, source.version, series.chain_id(),
-         *_toolchain_key(request)]))
+         *_toolchain_key(request), *fl.make_vars]))
     return source, series, key
 
 
@@ -271,7 +271,7 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     commit = head(tree) if not source.has_muse else None
     changed = changed_since(tree, builddir, commit)
     phases["apply_seconds"] = round(time.monotonic() - clock, 1)
-    make = make_command(tree, builddir, request.jobs, request.toolchain)
+    make = [*make_command(tree, builddir, request.jobs, request.toolchain), *fl.make_vars]
     clock = time.monotonic()
     config_key = sha256_files(list(fl.fragments),
                               extra="".join([request.flavour, *_toolchain_key(request)]))

@@ -19,11 +19,17 @@ SET = re.compile(r"^(CONFIG_\w+)=(.*)$")
 UNSET = re.compile(r"^# (CONFIG_\w+) is not set$")
 
 
+MAKE_VAR = re.compile(r"^[A-Za-z_][\w.]*=\S*$")
+
+
 @dataclass(frozen=True)
 class Flavour:
     name: str
     description: str
     fragments: tuple[Path, ...]
+    # kbuild variables on make's command line (e.g. GCOV_PROFILE_muse.o=y): what a
+    # fragment cannot say, without patching a Makefile.
+    make_vars: tuple[str, ...] = ()
 
 
 def fragment_path(name: str, base: str = "") -> Path:
@@ -40,7 +46,12 @@ def load_flavours(path: Path = FLAVOURS_FILE, base: str = "") -> dict[str, Flavo
         for fragment in fragments:
             if not fragment.is_file():
                 raise ConfigError(f"{path}: flavour {name!r} names missing fragment {fragment}")
-        flavours[name] = Flavour(name, entry.get("description", ""), fragments)
+        make_vars = tuple(entry.get("make_vars", ()))
+        for var in make_vars:
+            if not MAKE_VAR.match(var):
+                raise ConfigError(f"{path}: flavour {name!r}: make_vars entry {var!r} is not "
+                                  "NAME=VALUE")
+        flavours[name] = Flavour(name, entry.get("description", ""), fragments, make_vars)
     return flavours
 
 

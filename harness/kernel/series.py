@@ -219,10 +219,7 @@ def apply_series(source: Source, series: Series) -> Path:
     if (repo / ".git" / "rebase-apply").exists():
         _git(repo, "am", "--abort", check=False)
     pristine = _git(repo, "rev-parse", "harness/pristine").stdout.strip()
-    chain, tags = pristine, []
-    for patch in series.patches:
-        chain = hashlib.sha256(chain.encode() + patch.read_bytes()).hexdigest()[:20]
-        tags.append(f"harness/{chain}")
+    tags = _chain_tags(repo, series)
     existing = set(_git(repo, "tag", "-l", "harness/*").stdout.split())
     done = 0
     while done < len(tags) and tags[done] in existing:
@@ -238,6 +235,38 @@ def apply_series(source: Source, series: Series) -> Path:
     finally:
         _restore_mtimes(repo, saved, _changed(repo, before, "HEAD"))
     return repo
+
+
+BLAME_HEADER = re.compile(r"^([0-9a-f]{40}) \d+ (\d+)(?: \d+)?$", re.M)
+
+
+def added_lines(source: Source, series: Series,
+                files: list[str]) -> dict[str, dict[str, list[int]]]:
+    """patch name -> file -> the lines of the series' tip that the patch wrote (git blame
+    in the scratch repository). The caller holds the build lock."""
+    repo = apply_series(source, series)
+    commit_of = {}
+    for patch, tag in zip(series.patches, _chain_tags(repo, series), strict=True):
+        commit_of[_git(repo, "rev-parse", f"{tag}^{{commit}}").stdout.strip()] = patch.name
+    found: dict[str, dict[str, list[int]]] = {p.name: {} for p in series.patches}
+    for name in files:
+        if not (repo / name).is_file():
+            continue
+        blame = _git(repo, "blame", "--porcelain", "HEAD", "--", name).stdout
+        for match in BLAME_HEADER.finditer(blame):
+            owner = commit_of.get(match.group(1))
+            if owner is not None:
+                found[owner].setdefault(name, []).append(int(match.group(2)))
+    return found
+
+
+def _chain_tags(repo: Path, series: Series) -> list[str]:
+    pristine = _git(repo, "rev-parse", "harness/pristine").stdout.strip()
+    chain, tags = pristine, []
+    for patch in series.patches:
+        chain = hashlib.sha256(chain.encode() + patch.read_bytes()).hexdigest()[:20]
+        tags.append(f"harness/{chain}")
+    return tags
 
 
 def _apply(repo: Path, patches: list[Path], tags: list[str], source: Source) -> None:

@@ -228,7 +228,8 @@ def vm(request: pytest.FixtureRequest) -> Iterator[TestGuest]:
     # In the JUnit file: which kernel the test ran on (muse-harness matrix reads it).
     request.node.user_properties += [("base", pool.options.kernel.base), ("flavour", flavour)]
     machine = pool.get(_spec_of(request.node))
-    guest = TestGuest(machine, re.sub(r"\s+", "_", request.node.nodeid), kmemleak=pool.kmemleak)
+    guest = TestGuest(machine, re.sub(r"\s+", "_", request.node.nodeid), kmemleak=pool.kmemleak,
+                      gcov=pool.gcov)
     request.node.stash[GUEST_KEY] = guest
     yield guest
 
@@ -250,9 +251,23 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         guest = item.stash.get(GUEST_KEY, None)
         if guest is not None:
             aftermath = guest.finish()
+            if guest.gcov:
+                _save_gcov(item, guest)
             _pool(item.config).release(aftermath, failure is not None)
             item.stash[outcomes.REPORTED_KEY] = aftermath.kernel_reported
             _judge(item, aftermath, failure)
+
+
+def _save_gcov(item: pytest.Item, guest: TestGuest) -> None:
+    """reports/coverage/gcda/<test>.tar: the counters of the coverage flavour's run."""
+    folder = _reports(item.config) / "coverage" / "gcda"
+    folder.mkdir(parents=True, exist_ok=True)
+    attempt = int(getattr(item, "execution_count", 1) or 1)
+    name = Path(slice_name(item.nodeid, attempt)).with_suffix(".tar").name
+    if guest.gcov_data:
+        (folder / name).write_bytes(guest.gcov_data)
+    else:
+        item.add_report_section("call", "gcov", guest.gcov_error)
 
 
 class KernelReport(AssertionError):

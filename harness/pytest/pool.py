@@ -16,6 +16,7 @@ from harness.machine.accel import tcg_threads
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.vm import VM
 from harness.proc import say
+from harness.pytest.testguest import GCOV_PROBE
 from harness.verdict.aftermath import Aftermath
 from harness.verdict.kmemleak import CLEAR_COMMAND, PRESENT
 
@@ -52,6 +53,7 @@ class VMPool:
     accel: str = ""
     accel_reason: str = ""
     kmemleak: bool = False     # the current VM's kernel has kmemleak: scan after each test
+    gcov: bool = False         # ... has gcov: counters reset before and read after each test
     failed: dict[str, HarnessError] = field(default_factory=dict)  # kernels that did not build
 
     def prepare(self, flavours: list[str]) -> None:
@@ -108,6 +110,7 @@ class VMPool:
             self.vm, self.vm_key = vm, key
             self.boot_times.append(vm.boot_seconds)
             self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout
+            self.gcov = "gcov" in vm.run(GCOV_PROBE, timeout=60).stdout
         return self.vm
 
     def release(self, aftermath: Aftermath, failed: bool) -> str:

@@ -9,6 +9,8 @@ plugin judge the test by.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import time
 
@@ -19,14 +21,24 @@ from harness.verdict.aftermath import Aftermath
 from harness.verdict.kmemleak import SCAN_COMMAND, Leak, parse_report, report_between_markers
 from harness.verdict.leftovers import SETTLE_SECONDS, parse_pinned, settle_command
 
+GCOV_RESET = "python3 -m guest.gcov reset"
+GCOV_DUMP = "python3 -m guest.gcov dump"
+GCOV_PROBE = "test -d /sys/kernel/debug/gcov && echo gcov"
+
 
 class TestGuest:
     """The guest as one test sees it."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, vm: VM, test_id: str, *, kmemleak: bool = False) -> None:
-        self.vm, self.test_id, self.kmemleak = vm, test_id, kmemleak
+    def __init__(self, vm: VM, test_id: str, *, kmemleak: bool = False,
+                 gcov: bool = False) -> None:
+        self.vm, self.test_id, self.kmemleak, self.gcov = vm, test_id, kmemleak, gcov
+        self.gcov_data = b""        # the test's gcov counters (a tar), when gcov is on
+        self.gcov_error = ""
+        if gcov:
+            # Counters from zero: what this test runs, and nothing before it.
+            vm.run(GCOV_RESET, timeout=120)
         self.start = vm.mark(f"START {test_id}")
         self.end: int | None = None
         self.processes: list[GuestProcess] = []
@@ -82,6 +94,8 @@ class TestGuest:
             if self.kmemleak and not (self.kmemleak_scanned and not live):
                 with contextlib.suppress(AssertionError):   # kmemleak_error says why
                     self.scan_kmemleak()
+            if self.gcov:
+                self._collect_gcov()
             self.end = self.vm.mark(f"END {self.test_id}")
         except HarnessError as exc:
             broken = f"end of test: {exc}"
@@ -94,6 +108,17 @@ class TestGuest:
             kmemleak_error=self.kmemleak_error, pinned=pinned,
             vm_error=self.vm_error, broken=broken)
         return self.aftermath
+
+    def _collect_gcov(self) -> None:
+        """The counters after the test (and after muse's release, so the teardown
+        paths count): base64 of a tar, decoded here."""
+        result = self.vm.run(GCOV_DUMP, timeout=300)
+        try:
+            self.gcov_data = base64.b64decode(result.stdout.strip(), validate=True)
+        except binascii.Error:
+            self.gcov_data = b""
+        if not result.ok or not self.gcov_data:
+            self.gcov_error = f"gcov counters not read:\n{result.describe()}"
 
     def scan_kmemleak(self) -> list[Leak]:
         """Scan, read and clear kmemleak (inside the test's console slice). A test that

@@ -199,3 +199,13 @@ def test_series_from_an_mbox_or_a_directory(tmp_path: Path,
         load_series("6.1", empty)
     with pytest.raises(SeriesError, match=r"no series for base '9\.9'"):
         load_series("9.9", mbox)
+
+
+def test_added_lines_names_the_patch_that_wrote_each_line(fake_tree: Source,
+                                                          tmp_path: Path) -> None:
+    p1 = make_patch(tmp_path, "0001-two.patch", subject="two", path="fs/a.c", line=1,
+                    before="one", old="two", new="TWO", after="three")
+    p2 = make_patch(tmp_path, "0002-four.patch", subject="four", path="fs/a.c", line=3,
+                    before="three", old="four", new="FOUR", after="five")
+    added = series_mod.added_lines(fake_tree, Series("9.9", (p1, p2), 0), ["fs/a.c", "fs/no.c"])
+    assert added == {"0001-two.patch": {"fs/a.c": [2]}, "0002-four.patch": {"fs/a.c": [4]}}

@@ -1,0 +1,138 @@
+"""Coverage of the series' code from a coverage-flavour run (gcov in the kernel, gcovr here).
+
+The plugin saved each test's counters as reports/coverage/gcda/<test>.tar
+(member names are the objects' build paths). With the build directory's
+.gcno files beside them, gcovr turns each into a JSON of its own; merged,
+they give:
+
+  coverage/html/index.html   gcovr --html-details, for a person to open
+  coverage/summary.json      lines and branches covered per file; each patch's
+                             added lines covered; uncovered lines by function
+  coverage/tests.json        "file:line" -> the tests that ran it
+
+This module runs gcovr on files a run left; it builds and boots nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+GCOVR = [sys.executable, "-m", "gcovr"]
+TIMEOUT = 600.0
+
+
+def _gcovr(args: list[str]) -> None:
+    try:
+        result = subprocess.run([*GCOVR, *args], capture_output=True, text=True,
+                                timeout=TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise HarnessError(f"gcovr took over {TIMEOUT:.0f} s: {' '.join(args)}") from None
+    if result.returncode != 0:
+        raise HarnessError(f"gcovr failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+
+
+def _filters(tree: Path, files: list[str]) -> list[str]:
+    return [arg for f in files for arg in ("--filter", str(tree / f).replace(".", r"\."))]
+
+
+def test_json(tar: Path, builddir: Path, tree: Path, files: list[str], out: Path) -> bool:
+    """One test's gcovr JSON from its counters; False when it has none of our objects."""
+    with tempfile.TemporaryDirectory() as scratch, tarfile.open(tar) as archive:
+        root = Path(scratch)
+        placed = 0
+        for member in archive.getmembers():
+            try:
+                rel = Path("/" + member.name).relative_to(builddir)
+            except ValueError:
+                continue   # an object of another build
+            gcno = builddir / rel.with_suffix(".gcno")
+            data = archive.extractfile(member)
+            if data is None or not gcno.is_file():
+                continue
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data.read())
+            shutil.copyfile(gcno, root / rel.with_suffix(".gcno"))
+            placed += 1
+        if not placed:
+            return False
+        _gcovr(["--root", str(tree), "--object-directory", str(builddir), *_filters(tree, files),
+                "--json", str(out), str(root)])
+    return True
+
+
+def line_map(per_test: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """'file:line' -> the tests (node ids) that ran it, from per-test gcovr JSON."""
+    ran: dict[str, list[str]] = defaultdict(list)
+    for test, data in sorted(per_test.items()):
+        for entry in data["files"]:
+            for line in entry["lines"]:
+                if line["count"] > 0:
+                    ran[f"{entry['file']}:{line['line_number']}"].append(test)
+    return dict(sorted(ran.items()))
+
+
+def summarize(merged: dict[str, Any], added: dict[str, dict[str, list[int]]]) -> dict[str, Any]:
+    """Per file: lines and branches covered, uncovered lines by function; per patch:
+    of its added lines that carry code, how many ran."""
+    files: dict[str, Any] = {}
+    counts: dict[str, dict[int, int]] = {}
+    for entry in merged["files"]:
+        lines = entry["lines"]
+        branches = [b for ln in lines for b in ln["branches"]]
+        uncovered: dict[str, list[int]] = defaultdict(list)
+        for line in lines:
+            if line["count"] == 0:
+                uncovered[line.get("function_name") or "?"].append(line["line_number"])
+        counts[entry["file"]] = {ln["line_number"]: ln["count"] for ln in lines}
+        files[entry["file"]] = {
+            "lines": len(lines), "lines_covered": sum(1 for ln in lines if ln["count"] > 0),
+            "branches": len(branches),
+            "branches_covered": sum(1 for b in branches if b["count"] > 0),
+            "uncovered_by_function": dict(sorted(uncovered.items())),
+        }
+    patches = {}
+    for patch, per_file in added.items():
+        code = [(f, n) for f, numbers in per_file.items() for n in numbers
+                if n in counts.get(f, {})]
+        patches[patch] = {"added_code_lines": len(code),
+                          "covered": sum(1 for f, n in code if counts[f][n] > 0)}
+    return {"files": files, "patches": patches}
+
+
+def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
+                   added: dict[str, dict[str, list[int]]]) -> dict[str, Any]:
+    """Everything under reports/coverage/ from the saved counters; the summary."""
+    folder = reports / "coverage"
+    tars = sorted((folder / "gcda").glob("*.tar"))
+    if not tars:
+        raise HarnessError(f"{folder / 'gcda'} holds no counters: did the run use a kernel "
+                           "with gcov (the coverage flavour)?")
+    (folder / "tests").mkdir(exist_ok=True)
+    per_test = {}
+    for tar in tars:
+        out = folder / "tests" / f"{tar.stem}.json"
+        if test_json(tar, builddir, tree, files, out):
+            per_test[tar.stem] = json.loads(out.read_text())
+    if not per_test:
+        raise HarnessError(f"no test's counters name an object of {builddir}")
+    merged_path = folder / "merged.json"
+    adds = [arg for path in sorted((folder / "tests").glob("*.json"))
+            for arg in ("--add-tracefile", str(path))]
+    (folder / "html").mkdir(exist_ok=True)
+    _gcovr(["--root", str(tree), *adds, "--json", str(merged_path),
+            "--html-details", str(folder / "html" / "index.html")])
+    summary = summarize(json.loads(merged_path.read_text()), added)
+    summary["tests"] = len(per_test)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / "tests.json").write_text(json.dumps(line_map(per_test), indent=1) + "\n")
+    return summary

@@ -1,0 +1,76 @@
+"""muse-harness coverage: the suite on the coverage flavour; which lines of the series ran.
+
+The coverage flavour (kernel/flavours.toml) profiles only the series' objects
+(GCOV_PROFILE_<object>.o=y). The plugin resets the counters before each test
+and saves them after it; report.coverage maps them back to the source with
+gcovr: reports/coverage/html/index.html, summary.json (lines and branches of
+each file, each patch's added lines, uncovered lines by function) and
+tests.json (which tests run each line: mutate --generate can pick its tests
+by it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from harness.errors import HarnessError
+from harness.kernel.build import build_kernel, series_of
+from harness.kernel.kconfig import flavour
+from harness.kernel.series import added_lines, apply_series
+from harness.kernel.source import get_source
+from harness.machine.rootfs import build_rootfs
+from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
+from harness.paths import cache_dir
+from harness.proc import file_lock, say
+from harness.report.coverage import write_coverage
+from harness.tools.common import Subparsers, kernel_request
+from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
+
+FILES = ["fs/fuse/muse.c", "fs/fuse/helper.c", "drivers/mtd/parsers/cmdlinepart.c",
+         "drivers/mtd/mtdpart.c"]
+DEFAULT_FLAVOUR = "coverage"
+
+
+def main(args: argparse.Namespace) -> int:
+    request = kernel_request(args)
+    if request.flavour == "default":
+        request = replace(request, flavour=DEFAULT_FLAVOUR)
+    if not any(v.startswith("GCOV_PROFILE") for v in flavour(request.flavour,
+                                                             request.base).make_vars):
+        raise HarnessError(f"flavour {request.flavour!r} profiles nothing with gcov "
+                           f"(no GCOV_PROFILE make_vars): use --flavour {DEFAULT_FLAVOUR}")
+    reports = args.reports.resolve()
+    kernel = build_kernel(request)
+    build_rootfs()
+    result = run_suite(SuiteRequest(
+        kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
+        timeout=args.timeout, pytest_args=(f"--flavours={request.flavour}",),
+        fresh_build=kernel.builddir, what="the suite on the coverage flavour"))
+    source = get_source(request.base, request.kernel_src)
+    series = series_of(request)
+    with file_lock(cache_dir("locks") / "build.lock",
+                   busy="another build holds the build lock: waiting to read the tree"):
+        added = added_lines(source, series, FILES)
+        tree = apply_series(source, series)
+        summary = write_coverage(reports, kernel.builddir, tree, FILES, added)
+    for name, data in summary["files"].items():
+        say(f"{name}: lines {data['lines_covered']}/{data['lines']}, branches "
+            f"{data['branches_covered']}/{data['branches']}")
+    for patch, data in summary["patches"].items():
+        if data["added_code_lines"]:
+            print(f"  {patch:70} {data['covered']:4}/{data['added_code_lines']:4} added lines ran")
+    say(f"{summary['tests']} tests' counters; report: {reports / 'coverage/html/index.html'}")
+    return 0 if result.exit_code == 0 else 1
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("coverage", help="the suite on the coverage flavour: gcov of the "
+                                        "series' code, per test; reports/coverage/")
+    add_kernel_opts(p.add_argument)
+    add_jobs_opt(p.add_argument)
+    add_reports_opt(p.add_argument)
+    p.add_argument("-k", help="only tests matching this pytest expression")
+    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole suite")
+    p.add_argument("paths", nargs="*", help="test paths (default: tests)")
+    p.set_defaults(func=main)
