@@ -14,6 +14,8 @@ from harness.machine.rootfs import build_rootfs
 from harness.machine.vm import VM
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_vm_opts
 from harness.proc import say
+from harness.tools.bench.run import boot_record
+from harness.tools.bench.stats import BootPhases, median_phases
 from harness.tools.common import Subparsers, booted, kernel_request
 
 
@@ -45,20 +47,23 @@ def cmd_boot(args: argparse.Namespace) -> int:
     kernel = build_kernel(kernel_request(args))
     rootfs = build_rootfs()
     logdir = args.reports.resolve() / "cli"
-    times = []
+    runs: list[BootPhases] = []
     accel = ""
     for index in range(args.repeat):
         vm = VM(kernel, rootfs, logdir, name=f"boot{index + 1}", smp=args.smp,
                 memory_mb=args.memory, tcg_threads=args.tcg_threads)
         try:
             vm.start()
-            times.append(vm.boot_seconds)
+            runs.append(boot_record(vm))
             accel = vm.accel.name
-            say(f"boot {index + 1}: SSH ready after {vm.boot_seconds} s ({accel})")
+            phases = ", ".join(f"{k} {v:.2f}" for k, v in runs[-1].phases.items())
+            say(f"boot {index + 1}: SSH ready after {vm.boot_seconds} s ({accel}; {phases})")
         finally:
             vm.close()
+    times = [r.total for r in runs]
     result = {"kernel": kernel.release, "flavour": kernel.flavour, "accel": accel,
-              "boot_seconds": times, "median": statistics.median(times)}
+              "boot_seconds": times, "median": statistics.median(times),
+              "median_phases": median_phases(runs)}
     print(json.dumps(result))
     return 0
 

@@ -233,7 +233,7 @@ class Bench:
         self.servers.clear()
 
 
-def _boot_record(vm: VM) -> BootPhases:
+def boot_record(vm: VM) -> BootPhases:
     assert vm.console is not None
     return boot_phases(vm.console.text(), list(vm.console.arrivals), vm.started,
                        vm.boot_seconds, init=GUEST["init"], marker=GUEST["marker"])
@@ -247,7 +247,7 @@ def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions, confi
                 smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads)
         try:
             vm.start()
-            runs.append(_boot_record(vm))
+            runs.append(boot_record(vm))
             say(f"boot {index + 1}/{count}: SSH ready after {vm.boot_seconds} s "
                 f"{runs[-1].phases}")
         finally:
@@ -274,7 +274,7 @@ def run_config(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
     say(f"{config.name}: booting {kernel.release} ({kernel.flavour}) for the benchmark")
     try:
         vm.start()
-        boot = _boot_record(vm)
+        boot = boot_record(vm)
         bench = Bench(vm, opts)
         cpus = int(bench.check("nproc").strip())
         if cpus != config.smp:
