@@ -36,13 +36,18 @@ check: deps venv
 test: deps venv lint
 	$(BIN)/muse-harness prepare $(HARNESS_ARGS) --flavours $(TEST_FLAVOURS)
 	$(BIN)/muse-harness prepare --base $(OTHER_BASE) --flavour default --toolchain $(TOOLCHAIN)
+	@# Both bases run and the page is written even when one fails; the first failure's
+	@# status is make test's.
+	@status=0; keep() { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+	set -x; \
 	$(BIN)/python -m pytest tests -ra --junitxml=reports/test-junit.xml --reports=reports \
 		$(HARNESS_ARGS) --muse-cycles=$(TEST_CYCLES) --flavours=$(TEST_FLAVOURS) \
-		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist worksteal)
+		$(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist worksteal) || keep; \
 	$(BIN)/python -m pytest $(OTHER_TESTS) -k '$(OTHER_K)' -ra \
 		--junitxml=reports/$(OTHER_BASE)/test-junit.xml --reports=reports/$(OTHER_BASE) \
-		--base $(OTHER_BASE) --flavour default --flavours=default
-	$(BIN)/muse-harness report reports
+		--base $(OTHER_BASE) --flavour default --flavours=default || keep; \
+	$(BIN)/muse-harness report reports || keep; \
+	exit $$status
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
