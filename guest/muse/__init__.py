@@ -11,6 +11,7 @@ Modules:
   stores        memory / raw (+ .oob sidecar) / raw+oob mmap'ed backing stores
   devices/      flash models (ram, nor, nand) behind the FlashOps interface;
                 DeviceLayer is the pass-through seam for fault injection
+  ecc           the NAND model's ECC engine (--ecc): Hamming SEC-DED per step
   session       the request loop and opcode dispatch on any fd
   registration  waits for /sys/class/mtd/mtdN/muse_pid == our PID
   stats         per-opcode counters, JSON dumps

@@ -42,6 +42,7 @@ import sys
 from typing import NoReturn
 
 from . import ctl, injection, mtdabi, replay
+from .ecc import SCHEMES, check_ecc
 from .errors import ConfigError, DeviceUnavailable
 from .geometry import (
     DEFAULTS,
@@ -143,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-program-once",
         action="store_true",
         help="NAND: fail (-EIO) a second program of a (sub)page before erase",
+    )
+    store.add_argument(
+        "--ecc",
+        choices=SCHEMES,
+        default="none",
+        help="NAND ECC engine: Hamming, 1 bit corrected per 256- or 512-byte step, 3 ECC "
+        "bytes a step at the end of the OOB (default: none)",
     )
     run = serve.add_argument_group("process")
     run.add_argument(
@@ -259,6 +267,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError("--bad-blocks needs a NAND type (nand, mlc-nand)")
     if args.check_program_once and not geometry.is_nand:
         raise ConfigError("--check-program-once needs a NAND type (nand, mlc-nand)")
+    check_ecc(args.ecc, geometry)
     return ServeConfig(
         injection=inject,
         hostile=hostile,
@@ -267,6 +276,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         image_format=args.image_format,
         bad_blocks=bad_blocks,
         check_program_once=args.check_program_once,
+        ecc=args.ecc,
         stats_json=args.stats_json,
         ready_file=args.ready_file,
         device_path=args.device,

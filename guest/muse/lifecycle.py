@@ -26,6 +26,7 @@ from ..contract import READY_LINE, RegisteredMtd
 from .control import Commands, ControlServer
 from .devices import Device, FlashOps, make_device
 from .devices.trivial import TrivialDevice
+from .ecc import scheme
 from .errors import DeviceUnavailable
 from .geometry import Geometry
 from .hostile.config import HostileConfig, refusal_reasons
@@ -56,6 +57,7 @@ class ServeConfig:
     image_format: str = "raw"
     bad_blocks: list[int] = field(default_factory=list)
     check_program_once: bool = False
+    ecc: str = "none"            # the NAND model's ECC engine (ecc.SCHEMES)
     stats_json: str | None = None
     ready_file: str | None = None
     device_path: str = "/dev/muse"
@@ -122,7 +124,7 @@ class Server:
             else:
                 device = make_device(
                     geo, store, check_program_once=cfg.check_program_once,
-                    factory_bad=cfg.bad_blocks,
+                    factory_bad=cfg.bad_blocks, ecc=scheme(cfg.ecc, geo),
                 )  # fmt: skip
                 model = ops = device
                 if cfg.injection.wanted:
@@ -182,6 +184,7 @@ class Server:
             "image_format": cfg.image_format,
             "check_program_once": cfg.check_program_once,
             "bad_blocks": cfg.bad_blocks,
+            "ecc": cfg.ecc,
         }
         injection = Injection(device, cfg.injection, self.stats, model)
         if engine is not None and injection.control is not None:

@@ -36,6 +36,7 @@ from typing import Any
 from .devices import make_device
 from .devices.base import Device
 from .devices.torn import TORN_MODES, apply_op, apply_torn, state_crc32
+from .ecc import scheme
 from .errors import ConfigError, OpError
 from .geometry import Geometry
 from .oplog import OpLogReader, Session, scan
@@ -184,6 +185,7 @@ def _open_session(session: Session, store: Store, geometry: Geometry) -> Device:
         store,
         check_program_once=bool(header.get("check_program_once")),
         factory_bad=bad if isinstance(bad, list) else [],
+        ecc=scheme(str(header.get("ecc", "none")), geometry),
     )
     if state_crc32(store) != header.get("base_crc32"):
         raise ConfigError(

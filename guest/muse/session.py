@@ -120,7 +120,7 @@ class Session:
         # A bare model (no layer, no hostile engine) lends its store for READ
         # replies: header and data go out in one writev, without a copy here.
         self._read_view: Callable[[int, int], memoryview | None] | None = None
-        if hostile is None and isinstance(device, Device) and type(device).read is Device.read:
+        if hostile is None and isinstance(device, Device) and device.plain_reads:
             self._read_view = device.read_view
         self._requests = self.stats.requests
         self._handlers: dict[int, Handler] = {

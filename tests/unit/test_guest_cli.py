@@ -235,6 +235,8 @@ def test_unopenable_device_says_cap_sys_admin(monkeypatch):
         (["--max-io", "3000"], "multiple of the 2048-byte subpage"),
         (["--type", "nor", "--writebufsize", "8KiB", "--max-io", "4KiB"], "at least WRITEBUFSIZE"),
         (["--parts", "1M(a),-(b),1M(c)"], "fill-up"),
+        (["--type", "nor", "--ecc", "hamming-512"], "needs a NAND type"),
+        (["--oobavail", "60", "--ecc", "hamming-256"], "cannot hold"),
     ],
 )
 def test_bad_arguments_exit_1(capsys, args, message):

@@ -97,6 +97,12 @@ class Device:
             pos += len(chunk)
         return pairs
 
+    @property
+    def plain_reads(self) -> bool:
+        """A plain in-band read returns the stored bytes as they are: read_view() may
+        answer it (a model that checks or changes what it reads says no)."""
+        return type(self).read is Device.read
+
     def read_view(self, addr: int, length: int) -> memoryview | None:
         """The stored bytes a plain in-band read returns, when they are contiguous
         (the session then writes them out without copying); None: use read()."""

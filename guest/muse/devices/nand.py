@@ -17,6 +17,12 @@ markers are then written to the store, so they persist in images). MARKBAD
 writes the marker too. Erasing a bad block fails with -EIO; like Linux with an
 in-memory BBT, a raw OOB write over a marker takes effect at the next open.
 
+ECC (optional, ecc.py): a normal in-band program stores 3 ECC bytes per ECC
+step at the end of the page's OOB (OOBAVAIL leaves room for them); a normal
+in-band read corrects up to the step's strength, -EUCLEAN when it corrected a
+bit, -EBADMSG (with the data as stored) when a step is beyond it. Raw reads
+and writes bypass it, so flipped stored bits are what a read sees.
+
 Programming clears bits (new = old & data). In-band writes must cover whole
 subpages (WRITESIZE >> SUBPAGESHIFT), as nand_do_write_ops() requires. With
 check_program_once, programming an in-band subpage, or a page's OOB area,
@@ -28,11 +34,12 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Iterator
 
+from ..ecc import Hamming, Uncorrectable, ecc_bytes
 from ..errors import OpError
 from ..geometry import BBM_BYTES, Geometry
-from ..protocol import IO_OOB_AUTO
+from ..protocol import IO_INBAND, IO_OOB_AUTO
 from ..stores import Store
-from .base import Device, is_erased, program_and
+from .base import Device, decode_mode, is_erased, program_and
 
 
 class NandDevice(Device):
@@ -43,8 +50,17 @@ class NandDevice(Device):
         *,
         check_program_once: bool = False,
         factory_bad: Iterable[int] = (),
+        ecc: Hamming | None = None,
     ) -> None:
         super().__init__(geometry, store)
+        self.ecc = ecc
+        self._ecc_at = geometry.oobsize - ecc_bytes(ecc, geometry.writesize)
+        if ecc is not None and self._ecc_at < BBM_BYTES + geometry.oobavail:
+            raise ValueError(
+                f"OOB of {geometry.oobsize} bytes has no room for {BBM_BYTES} marker, "
+                f"{geometry.oobavail} free and {geometry.oobsize - self._ecc_at} ECC bytes"
+            )
+        self.ecc_counts = {"corrected_bits": 0, "corrected_reads": 0, "uncorrectable_reads": 0}
         ppb = geometry.pages_per_block
         self._bbt = bytearray(geometry.nblocks)
         for block in range(geometry.nblocks):
@@ -102,7 +118,72 @@ class NandDevice(Device):
             self._sub_done[first : first + count] = b"\x01" * count
         for dst, src in self._pairs(addr, data):
             program_and(dst, src)
+        if self.ecc is not None and not raw:
+            self._program_ecc(addr, data)
         return 0
+
+    # -- ECC
+    def _steps(self, addr: int, length: int) -> range:
+        """Indexes (over the device) of the ECC steps a byte range touches."""
+        assert self.ecc is not None
+        step = self.ecc.step
+        return range(addr // step, (addr + length + step - 1) // step)
+
+    def _ecc_slot(self, index: int) -> memoryview:
+        """The stored ECC bytes of step index."""
+        assert self.ecc is not None
+        per_page = self.geometry.writesize // self.ecc.step
+        page, nth = divmod(index, per_page)
+        start = self._ecc_at + nth * self.ecc.bytes_per_step
+        return self.store.oob(page)[start : start + self.ecc.bytes_per_step]
+
+    def _program_ecc(self, addr: int, data: memoryview) -> None:
+        assert self.ecc is not None
+        step = self.ecc.step
+        for index in self._steps(addr, len(data)):
+            offset = index * step - addr
+            program_and(self._ecc_slot(index), memoryview(self.ecc.encode(
+                data[offset : offset + step])))
+
+    @property
+    def plain_reads(self) -> bool:
+        # With ECC every read is checked: no zero-copy path (nor for a subclass's read).
+        return self.ecc is None and type(self).read is NandDevice.read
+
+    def read(self, addr: int, flags: int, out: memoryview) -> int:
+        if self.ecc is None or (flags != IO_INBAND and decode_mode(flags) != (IO_INBAND, False)):
+            return super().read(addr, flags, out)
+        self._check_range(addr, len(out))
+        step = self.ecc.step
+        steps = self._steps(addr, len(out))
+        first = steps.start * step
+        buffer = bytearray(len(steps) * step)
+        super().read(first, IO_INBAND, memoryview(buffer))
+        worst, total, uncorrectable = 0, 0, False
+        for n, index in enumerate(steps):
+            chunk = memoryview(buffer)[n * step : (n + 1) * step]
+            try:
+                fixed = self.ecc.correct(chunk, self._ecc_slot(index))
+            except Uncorrectable:
+                uncorrectable = True
+                continue
+            worst, total = max(worst, fixed), total + fixed
+        out[:] = memoryview(buffer)[addr - first : addr - first + len(out)]
+        if uncorrectable:
+            self.ecc_counts["uncorrectable_reads"] += 1
+            return -errno.EBADMSG
+        if worst:
+            self.ecc_counts["corrected_reads"] += 1
+            self.ecc_counts["corrected_bits"] += total
+            return -errno.EUCLEAN
+        return 0
+
+    def stats(self) -> dict[str, object]:
+        found = super().stats()
+        if self.ecc is not None:
+            found["ecc"] = {"step": self.ecc.step, "strength": self.ecc.strength,
+                            **self.ecc_counts}
+        return found
 
     def _erase_block(self, block: int) -> None:
         if self._bbt[block]:
