@@ -266,6 +266,8 @@ def _save_gcov(item: pytest.Item, guest: TestGuest) -> None:
     name = Path(slice_name(item.nodeid, attempt)).with_suffix(".tar").name
     if guest.gcov_data:
         (folder / name).write_bytes(guest.gcov_data)
+        # The node id beside it: tests.json names tests as pytest does.
+        (folder / name).with_suffix(".test").write_text(item.nodeid + "\n")
     else:
         item.add_report_section("call", "gcov", guest.gcov_error)
 

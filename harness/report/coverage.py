@@ -121,8 +121,10 @@ def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
     per_test = {}
     for tar in tars:
         out = folder / "tests" / f"{tar.stem}.json"
+        named = tar.with_suffix(".test")
+        test = named.read_text().strip() if named.is_file() else tar.stem
         if test_json(tar, builddir, tree, files, out):
-            per_test[tar.stem] = json.loads(out.read_text())
+            per_test[test] = json.loads(out.read_text())
     if not per_test:
         raise HarnessError(f"no test's counters name an object of {builddir}")
     merged_path = folder / "merged.json"
