@@ -28,6 +28,8 @@ from dataclasses import dataclass
 ERRNO_SWAP = {"-EINVAL": "-EIO", "-ENOMEM": "-EINVAL", "-EIO": "-EINVAL"}
 RELATIONAL = {"==": ("!=",), "!=": ("==",), "<": (">=", "<="), "<=": (">", "<"),
               ">": ("<=", ">="), ">=": ("<", ">")}
+# Ids name operators in words: they become file and directory names.
+OP_NAMES = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 ARITHMETIC = {" + ": " - ", " - ": " + ", " * ": " / ", " / ": " * "}
 TYPE_WORDS = {"int", "unsigned", "long", "char", "short", "bool", "void", "struct", "const",
               "static", "u8", "u16", "u32", "u64", "s32", "s64", "size_t", "ssize_t",
@@ -142,7 +144,8 @@ def _line_mutants(index: int, text: str, code: str, starts: bool) -> Iterator[Mu
         compares = True
         for new_op in RELATIONAL[op]:
             new = text[:col] + new_op + text[col + len(op):]
-            yield Mutant(f"relational-{index + 1}-{col}-{new_op}", "relational", index + 1,
+            yield Mutant(f"relational-{index + 1}-{col}-{OP_NAMES[new_op]}", "relational",
+                         index + 1,
                          f"{op} -> {new_op}", ((index, new),))
     for token, other in (("&&", "||"), ("||", "&&")):
         for col in _finds(code, token):

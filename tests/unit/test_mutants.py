@@ -25,8 +25,8 @@ def test_comments_strings_and_macros_are_left_alone() -> None:
 def test_each_operator_finds_its_places() -> None:
     source, found = _all()
     by_id = {m.id: m for m in found}
-    assert by_id["relational-12-7->"].apply(source)[11] == "\tif (n > 4 || d->count == 0) {"
-    assert by_id["relational-12-7-<"].apply(source)[11] == "\tif (n < 4 || d->count == 0) {"
+    assert by_id["relational-12-7-gt"].apply(source)[11] == "\tif (n > 4 || d->count == 0) {"
+    assert by_id["relational-12-7-lt"].apply(source)[11] == "\tif (n < 4 || d->count == 0) {"
     assert by_id["logical-12-12"].apply(source)[11] == "\tif (n >= 4 && d->count == 0) {"
     assert by_id["negate-cond-12-1"].apply(source)[11] == \
         "\tif (!(n >= 4 || d->count == 0)) {"
