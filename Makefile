@@ -103,10 +103,13 @@ coverage: deps venv
 	$(BIN)/muse-harness coverage --base $(BASE)
 
 # Generated mutants of muse.c: a seeded sample (SAMPLE, SEED); SAMPLE= runs them all.
+# Each is judged by the tests that run its line when a coverage run left its map
+# (COVERAGE, default reports/ after `make coverage`), else by the four product checks.
 SAMPLE ?= 100
+COVERAGE ?= $(if $(wildcard reports/coverage/tests.json),reports)
 mutate-generated: deps venv
 	$(BIN)/muse-harness mutate --generate --base $(BASE) $(if $(SAMPLE),--sample $(SAMPLE)) \
-		--seed $(SEED) --timeout 900
+		--seed $(SEED) --timeout 900 $(if $(COVERAGE),--coverage $(COVERAGE))
 
 # Mutation check: each kernel/mutations/$(BASE)/*.patch must make its tests fail.
 mutate: deps venv

@@ -19,6 +19,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -229,6 +231,22 @@ def _up_to_date(builddir: Path, source: Source, key: str) -> bool:
             and (builddir / "arch/x86/boot/bzImage").is_file())
 
 
+@contextmanager
+def build_lock(busy: str = "another build holds the build lock: waiting for it") -> Iterator[None]:
+    """The one lock of a cache root: builds and the scratch tree (apply_series) are
+    used by one process at a time."""
+    with file_lock(cache_dir("locks") / "build.lock", busy=busy):
+        yield
+
+
+@contextmanager
+def series_tree(request: BuildRequest) -> Iterator[Path]:
+    """The source tree with the request's series applied, held under the build lock."""
+    source = get_source(request.base, request.kernel_src)
+    with build_lock("another build holds the build lock: waiting to read the tree"):
+        yield apply_series(source, series_of(request))
+
+
 def build_kernel(request: BuildRequest) -> KernelBuild:
     builddir = cache_dir("build", request.build_name())
     start = time.monotonic()
@@ -237,8 +255,7 @@ def build_kernel(request: BuildRequest) -> KernelBuild:
     source, series, key = _plan(request)
     if _up_to_date(builddir, source, key):
         return _result(request, builddir, source, series, key, False, start)
-    with file_lock(cache_dir("locks") / "build.lock",
-                   busy="another build holds the build lock: waiting for it"):
+    with build_lock():
         source, series, key = _plan(request)
         if _up_to_date(builddir, source, key):
             return _result(request, builddir, source, series, key, False, start)

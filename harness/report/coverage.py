@@ -16,12 +16,15 @@ This module runs gcovr on files a run left; it builds and boots nothing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +122,18 @@ def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
                            "with gcov (the coverage flavour)?")
     (folder / "tests").mkdir(exist_ok=True)
     per_test = {}
-    for tar in tars:
+
+    def one(tar: Path) -> tuple[str, Path, bool]:
         out = folder / "tests" / f"{tar.stem}.json"
         named = tar.with_suffix(".test")
         test = named.read_text().strip() if named.is_file() else tar.stem
-        if test_json(tar, builddir, tree, files, out):
-            per_test[test] = json.loads(out.read_text())
+        return test, out, test_json(tar, builddir, tree, files, out)
+
+    # One gcovr process per test: as many at once as there are CPUs.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for test, out, found in pool.map(one, tars):
+            if found:
+                per_test[test] = json.loads(out.read_text())
     if not per_test:
         raise HarnessError(f"no test's counters name an object of {builddir}")
     merged_path = folder / "merged.json"
@@ -138,3 +147,35 @@ def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "tests.json").write_text(json.dumps(line_map(per_test), indent=1) + "\n")
     return summary
+
+
+@dataclass(frozen=True)
+class LineTests:
+    """Which tests run each line of one file, from a coverage run's coverage/ folder."""
+    ran: dict[int, list[str]]        # executable lines some test ran -> those tests
+    unrun: frozenset[int]            # executable lines no test ran
+
+    @classmethod
+    def load(cls, folder: Path, path: str) -> LineTests:
+        tests, summary = folder / "tests.json", folder / "summary.json"
+        if not tests.is_file() or not summary.is_file():
+            raise HarnessError(f"{folder} holds no tests.json and summary.json: give the "
+                               "coverage/ folder of a `muse-harness coverage` run")
+        ran = {int(key.rpartition(":")[2]): names
+               for key, names in json.loads(tests.read_text()).items()
+               if key.rpartition(":")[0] == path}
+        entry = json.loads(summary.read_text())["files"].get(path)
+        if entry is None or not ran:
+            raise HarnessError(f"{folder}: the coverage run has no lines of {path}")
+        unrun = frozenset(n for lines in entry["uncovered_by_function"].values() for n in lines)
+        return cls(ran, unrun)
+
+    def tests_for(self, line: int, lookback: int = 4) -> list[str] | None:
+        """The tests that run this line: [] when none does; None when neither it nor the
+        few lines above it (a statement spanning lines starts there) carry code."""
+        for number in range(line, max(line - lookback, 0) - 1, -1):
+            if number in self.ran:
+                return self.ran[number]
+            if number in self.unrun:
+                return []
+        return None

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.kernel.build import BuildRequest, build_kernel, series_of
+from harness.kernel.build import BuildRequest, build_kernel, build_lock, series_of
 from harness.kernel.series import Series, revert_patch, subjects
 from harness.kernel.source import get_source
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
 from harness.paths import cache_dir
-from harness.proc import file_lock, say
+from harness.proc import say
 from harness.report.html import reported_run
 from harness.report.junit import cases, junit_records
 from harness.tools.common import Subparsers, kernel_request
@@ -152,7 +152,7 @@ def verify(request: BuildRequest, series: Series, culprit: int, test: str,
     whole = replace(request, upto=None, build_as=BUILD_AS)
     source = get_source(request.base, request.kernel_src)
     out = cache_dir("bisect") / f"revert-{series.chain_id()}-{culprit}.patch"
-    with file_lock(cache_dir("locks") / "build.lock"):
+    with build_lock():
         patch = revert_patch(source, series, culprit, out)
     if patch is None:
         return f"patch {culprit} does not revert cleanly on top of the whole series"

@@ -15,14 +15,13 @@ import argparse
 from dataclasses import replace
 
 from harness.errors import HarnessError
-from harness.kernel.build import build_kernel, series_of
+from harness.kernel.build import build_kernel, series_of, series_tree
 from harness.kernel.kconfig import flavour
-from harness.kernel.series import added_lines, apply_series
+from harness.kernel.series import added_lines
 from harness.kernel.source import get_source
 from harness.machine.rootfs import build_rootfs
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
-from harness.paths import cache_dir
-from harness.proc import file_lock, say
+from harness.proc import say
 from harness.report.coverage import write_coverage
 from harness.tools.common import Subparsers, kernel_request
 from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
@@ -47,12 +46,9 @@ def main(args: argparse.Namespace) -> int:
         kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
         timeout=args.timeout, pytest_args=(f"--flavours={request.flavour}",),
         fresh_build=kernel.builddir, what="the suite on the coverage flavour"))
-    source = get_source(request.base, request.kernel_src)
-    series = series_of(request)
-    with file_lock(cache_dir("locks") / "build.lock",
-                   busy="another build holds the build lock: waiting to read the tree"):
-        added = added_lines(source, series, FILES)
-        tree = apply_series(source, series)
+    with series_tree(request) as tree:
+        added = added_lines(get_source(request.base, request.kernel_src), series_of(request),
+                            FILES)
         summary = write_coverage(reports, kernel.builddir, tree, FILES, added)
     for name, data in summary["files"].items():
         say(f"{name}: lines {data['lines_covered']}/{data['lines']}, branches "

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.kernel.build import build_lock
 from harness.kernel.kconfig import flavour
 from harness.options import DEFAULT_BASE, DEFAULT_FLAVOUR, add_reports_opt
 from harness.paths import REPO, cache_dir
-from harness.proc import file_lock, run_group, say
+from harness.proc import run_group, say
 from harness.tools.common import Subparsers
 
 FLAVOUR = "editloop"
@@ -78,8 +79,7 @@ def seed_build(opts: EditLoopOptions) -> Path:
     if not (source / "vmlinux").is_file():
         raise HarnessError(f"{source} holds no built kernel to start from: "
                            f"run `muse-harness build --flavour {opts.flavour}` first")
-    with file_lock(cache_dir("locks") / "build.lock",
-                   busy="another build holds the build lock: waiting to copy its directory"):
+    with build_lock("another build holds the build lock: waiting to copy its directory"):
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run(["cp", "-a", str(source), str(target)], check=True)
         (target / "build-key").unlink(missing_ok=True)

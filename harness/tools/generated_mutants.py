@@ -2,7 +2,12 @@
 
 Each mutant (harness.kernel.mutants) becomes a patch on top of the series,
 built in the mutant build directory (with MUSE as a module only muse.ko
-changes) and judged by the tests chosen for it, stopping at the first failure:
+changes) and judged by the tests chosen for it, stopping at the first failure.
+With a coverage run's map (--coverage), those are the tests that run the
+mutated line (at most --max-tests, taken in turn from each test file); a
+mutant of a line no test runs survives without a run. Without a map, the
+product's four checks (DEFAULT_TESTS) judge every mutant.
+
 
   killed        a test failed
   survived      every test passed: its diff is kept for the survivor work
@@ -20,16 +25,16 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections import defaultdict, deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.errors import BuildError, HarnessError, SeriesError
-from harness.kernel.build import BuildRequest, build_kernel, series_of
+from harness.kernel.build import BuildRequest, build_kernel, series_tree
 from harness.kernel.mutants import Mutant, generate, sample
-from harness.kernel.series import apply_series
-from harness.kernel.source import get_source
-from harness.paths import KERNEL_DIR, cache_dir
-from harness.proc import file_lock, say
+from harness.paths import KERNEL_DIR
+from harness.proc import say
+from harness.report.coverage import LineTests
 from harness.tools.suite import SuiteRequest, run_suite
 
 TARGET = "fs/fuse/muse.c"
@@ -57,6 +62,8 @@ class GenerateRequest:
     seed: int = 1
     tests: tuple[str, ...] = DEFAULT_TESTS
     timeout: float = 900.0              # for each mutant's test run
+    coverage: Path | None = None        # a coverage run's coverage/ folder: tests per line
+    max_tests: int = 30                 # with coverage: the most tests judging one mutant
 
 
 @dataclass
@@ -69,6 +76,7 @@ class GeneratedVerdict:
     seconds: float
     failed: list[str]
     note: str = ""
+    tests: int = 0                      # how many tests judged it
 
 
 def equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
@@ -88,10 +96,7 @@ def equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
 
 def tip_lines(kernel: BuildRequest, path: str = TARGET) -> list[str]:
     """The file as the series leaves it (fixes included unless --as-posted)."""
-    source, series = get_source(kernel.base, kernel.kernel_src), series_of(kernel)
-    with file_lock(cache_dir("locks") / "build.lock",
-                   busy="another build holds the build lock: waiting to read the tree"):
-        tree = apply_series(source, series)
+    with series_tree(kernel) as tree:
         return (tree / path).read_text().splitlines()
 
 
@@ -101,7 +106,31 @@ def patch_text(mutant: Mutant, lines: list[str], path: str = TARGET) -> str:
         mutant.diff(path, lines) + "-- \n2.39.5\n"
 
 
-def judge(mutant: Mutant, lines: list[str], request: GenerateRequest) -> GeneratedVerdict:
+def spread(tests: list[str], limit: int) -> list[str]:
+    """At most limit tests, taken in turn from each test file, so that every file
+    that runs the line has a say before any file has a second."""
+    by_file: dict[str, deque[str]] = defaultdict(deque)
+    for test in tests:
+        by_file[test.partition("::")[0]].append(test)
+    queues = [by_file[name] for name in sorted(by_file)]
+    chosen: list[str] = []
+    while len(chosen) < limit and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.popleft())
+    return chosen
+
+
+def tests_for(mutant: Mutant, request: GenerateRequest,
+              line_tests: LineTests | None) -> list[str]:
+    if line_tests is None:
+        return list(request.tests)
+    found = line_tests.tests_for(mutant.line)
+    return list(request.tests) if found is None else spread(found, request.max_tests)
+
+
+def judge(mutant: Mutant, lines: list[str], request: GenerateRequest,
+          tests: list[str]) -> GeneratedVerdict:
     folder = request.reports / "mutants"
     folder.mkdir(parents=True, exist_ok=True)
     patch = folder / f"{mutant.id}.patch"
@@ -113,14 +142,17 @@ def judge(mutant: Mutant, lines: list[str], request: GenerateRequest) -> Generat
         if kind not in ("survived", "timeout"):
             patch.unlink(missing_ok=True)
         return GeneratedVerdict(mutant.id, mutant.operator, mutant.line, mutant.description,
-                                kind, round(time.monotonic() - start, 1), failed or [], note)
+                                kind, round(time.monotonic() - start, 1), failed or [], note,
+                                len(tests) if kind != "not compiled" else 0)
 
     try:
         build_kernel(kernel)
     except (BuildError, SeriesError) as exc:
         return verdict("not compiled", note=str(exc).splitlines()[0][:300])
+    if not tests:
+        return verdict("survived", note=f"no test runs line {mutant.line} (coverage map)")
     result = run_suite(SuiteRequest(
-        kernel=kernel, reports=folder / mutant.id, paths=request.tests,
+        kernel=kernel, reports=folder / mutant.id, paths=tuple(tests),
         timeout=request.timeout, pytest_args=("-q", "-x"), retries=0,
         what=f"mutant {mutant.id}"))
     failed = sorted(t for t, o in result.outcomes.items() if o in ("failed", "errors"))
@@ -139,6 +171,8 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
     every = generate(lines)
     chosen = sample(every, request.count, request.seed)
     argued = equivalents()
+    line_tests = (LineTests.load(request.coverage, TARGET)
+                  if request.coverage is not None else None)
     say(f"{len(every)} mutants of {TARGET}; running {len(chosen)} "
         f"(seed {request.seed}), {sum(1 for m in chosen if m.id in argued)} argued equivalent")
     verdicts = []
@@ -149,8 +183,10 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
                                              mutant.description, "equivalent", 0.0, [],
                                              argued[mutant.id]))
             continue
-        say(f"mutant {index}/{len(chosen)} {mutant.id}: {mutant.description}")
-        verdicts.append(judge(mutant, lines, request))
+        tests = tests_for(mutant, request, line_tests)
+        say(f"mutant {index}/{len(chosen)} {mutant.id}: {mutant.description} "
+            f"({len(tests)} tests)")
+        verdicts.append(judge(mutant, lines, request, tests))
         say(f"  {verdicts[-1].verdict} in {verdicts[-1].seconds:.0f} s")
     counts = {kind: sum(1 for v in verdicts if v.verdict == kind)
               for kind in ("killed", "survived", "timeout", "not compiled", "equivalent")}
@@ -161,7 +197,9 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
         "generated": len(every), "sample": len(chosen), "counts": counts,
         "score": round(counts["killed"] / judged, 3) if judged else None,
         "median_seconds": statistics.median(ran) if ran else None,
-        "total_seconds": round(time.monotonic() - started, 1), "tests": list(request.tests),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "tests": (f"the tests that run each line ({request.coverage}, at most "
+                  f"{request.max_tests})" if request.coverage else list(request.tests)),
         "mutants": [asdict(v) for v in verdicts]}
     (request.reports / "mutants").mkdir(parents=True, exist_ok=True)
     (request.reports / "mutants" / "generated.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -120,7 +120,9 @@ def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
     tests = tuple(t for t in args.tests.split(",") if t) if args.tests else DEFAULT_TESTS
     data = run_generated(GenerateRequest(
         kernel=kernel, reports=args.reports.resolve(), count=args.sample, seed=args.seed,
-        tests=tests, timeout=args.timeout))
+        tests=tests, timeout=args.timeout,
+        coverage=_coverage_folder(args.coverage) if args.coverage else None,
+        max_tests=args.max_tests))
     counts = data["counts"]
     assert isinstance(counts, dict)
     print(f"{data['sample']} of {data['generated']} mutants (seed {data['seed']}): "
@@ -131,6 +133,11 @@ def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
     if args.min_score is not None and (not isinstance(score, float) or score < args.min_score):
         return 1
     return 0
+
+
+def _coverage_folder(path: Path) -> Path:
+    """A coverage run's reports directory or its coverage/ folder."""
+    return path / "coverage" if (path / "coverage" / "tests.json").is_file() else path
 
 
 def register(sub: Subparsers) -> None:
@@ -146,6 +153,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seed", type=int, default=1, help="with --sample")
     p.add_argument("--tests", help="with --generate: comma-separated test paths or node ids "
                                    "to judge each mutant (default: the product's four checks)")
+    p.add_argument("--coverage", type=Path,
+                   help="with --generate: a `muse-harness coverage` run's reports (or its "
+                        "coverage/ folder): judge each mutant by the tests that run its line")
+    p.add_argument("--max-tests", type=int, default=30,
+                   help="with --coverage: the most tests judging one mutant")
     p.add_argument("--min-score", type=float,
                    help="with --generate: exit 1 when the killed share is lower")
     p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for each mutant's run")

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.kernel import diagnostics
-from harness.kernel.build import BuildRequest, make_command, run_make
+from harness.kernel.build import BuildRequest, build_lock, make_command, run_make
 from harness.kernel.kconfig import configure, flavour
 from harness.kernel.series import Series, apply_series, read_series
 from harness.kernel.source import Source, get_source
 from harness.options import add_jobs_opt, add_kernel_opts
 from harness.paths import REPO, cache_dir
-from harness.proc import file_lock, say
+from harness.proc import say
 from harness.tools.common import Subparsers, kernel_request
 
 
@@ -131,7 +131,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
     series_sources = [f for p in series.patches for f in diagnostics.touched(texts[p.name])
                       if f.endswith(".c")]
     started = time.monotonic()
-    with file_lock(cache_dir("locks") / "build.lock"):
+    with build_lock():
         for patch in series.patches:
             style.append(checkpatch(source.path, patch))
             say(f"checkpatch {patch.name}: {style[-1].errors} errors, "

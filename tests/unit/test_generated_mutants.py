@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.errors import HarnessError
 from harness.kernel.mutants import generate
+from harness.report.coverage import LineTests
 from harness.tools import generated_mutants as gm
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "mutants" / "sample.c"
@@ -45,3 +48,47 @@ def test_equivalents_need_an_argument(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="no argument"):
         gm.equivalents(bad)
     assert gm.equivalents(tmp_path / "absent.txt") == {}
+
+
+def test_spread_gives_every_test_file_a_turn() -> None:
+    tests = ["a.py::t1", "a.py::t2", "a.py::t3", "b.py::t1", "c.py::t1", "c.py::t2"]
+    assert gm.spread(tests, 4) == ["a.py::t1", "b.py::t1", "c.py::t1", "a.py::t2"]
+    assert gm.spread(tests, 100) == ["a.py::t1", "b.py::t1", "c.py::t1", "a.py::t2",
+                                     "c.py::t2", "a.py::t3"]
+    assert gm.spread([], 5) == []
+
+
+def _coverage(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "tests.json").write_text(json.dumps({
+        f"{gm.TARGET}:10": ["x.py::a", "y.py::b"], f"{gm.TARGET}:20": ["x.py::a"],
+        "fs/fuse/helper.c:10": ["z.py::c"]}))
+    (folder / "summary.json").write_text(json.dumps({"files": {gm.TARGET: {
+        "uncovered_by_function": {"f": [15, 30]}}}}))
+
+
+def test_each_mutant_gets_the_tests_that_run_its_line(tmp_path: Path) -> None:
+    _coverage(tmp_path / "coverage")
+    lines = LineTests.load(tmp_path / "coverage", gm.TARGET)
+    request = gm.GenerateRequest(kernel=None, reports=tmp_path,  # type: ignore[arg-type]
+                                 max_tests=1)
+
+    def at(line: int) -> list[str]:
+        return gm.tests_for(replace(mutant, line=line), request, lines)
+
+    mutant = generate(["int f(void)", "{", "\tif (x)", "\t\treturn 1;", "}"])[0]
+
+    assert at(10) == ["x.py::a"]                   # capped at max_tests, first file first
+    assert at(12) == ["x.py::a"]                   # a continuation line: its statement's
+    assert at(15) == []                            # no test runs it: survives unrun
+    assert at(16) == []
+    assert at(40) == list(gm.DEFAULT_TESTS)        # no code near: the default checks
+    assert gm.tests_for(replace(mutant, line=20), request, None) == list(gm.DEFAULT_TESTS)
+
+
+def test_a_coverage_folder_without_the_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match=r"holds no tests\.json"):
+        LineTests.load(tmp_path, gm.TARGET)
+    _coverage(tmp_path / "coverage")
+    with pytest.raises(HarnessError, match=r"no lines of fs/fuse/other\.c"):
+        LineTests.load(tmp_path / "coverage", "fs/fuse/other.c")
