@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--known-issues", type=Path, default=None,
                     help="tests expected to fail or be flaky (default: "
                          "kernel/series/<base>/known-issues.toml)")
+    group.addoption("--flavour-map", default="",
+                    help="comma-separated F=G: a test marked for flavour F boots flavour G "
+                         "(muse-harness coverage: partmaster=coverage-partmaster)")
     group.addoption("--flavours", default=None,
                     help="comma-separated flavours to run; tests marked for another flavour "
                          "are deselected (make test: default,partmaster, no debug build)")
@@ -158,13 +161,21 @@ def _flavour_of(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker else str(item.config.getoption("--flavour"))
 
 
+def _built_flavour(config: pytest.Config, flavour: str) -> str:
+    """The flavour a test boots: its own, or what --flavour-map puts in its place."""
+    given = str(config.getoption("--flavour-map"))
+    pairs = (pair.partition("=") for pair in given.split(",") if pair)
+    mapped: dict[str, str] = {name.strip(): to.strip() for name, _, to in pairs}
+    return mapped.get(flavour, flavour)
+
+
 def _kernel_args_of(item: pytest.Item) -> str:
     marker = item.get_closest_marker("kernel_args")
     return str(marker.args[0]) if marker else ""
 
 
 def _spec_of(item: pytest.Item) -> VMSpec:
-    return VMSpec(_flavour_of(item), _kernel_args_of(item),
+    return VMSpec(_built_flavour(item.config, _flavour_of(item)), _kernel_args_of(item),
                   item.get_closest_marker("parallel_cpus") is not None)
 
 
@@ -198,7 +209,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly:
         return
-    flavours = list(dict.fromkeys(_flavour_of(item) for item in session.items
+    flavours = list(dict.fromkeys(_spec_of(item).flavour for item in session.items
                                   if item.get_closest_marker("vm")))
     if not flavours:
         return

@@ -3,7 +3,9 @@
 The coverage flavour (kernel/flavours.toml) profiles only the series' objects
 (GCOV_PROFILE_<object>.o=y). The plugin resets the counters before each test
 and saves them after it; report.coverage maps them back to the source with
-gcovr: reports/coverage/html/index.html, summary.json (lines and branches of
+gcovr. Tests marked for another flavour (--also partmaster,debug) boot its
+gcov twin, coverage-<flavour>, so their counters join the same report:
+reports/coverage/html/index.html, summary.json (lines and branches of
 each file, each patch's added lines, uncovered lines by function) and
 tests.json (which tests run each line: mutate --generate can pick its tests
 by it).
@@ -39,12 +41,17 @@ def main(args: argparse.Namespace) -> int:
                                                              request.base).make_vars):
         raise HarnessError(f"flavour {request.flavour!r} profiles nothing with gcov "
                            f"(no GCOV_PROFILE make_vars): use --flavour {DEFAULT_FLAVOUR}")
+    also = {name: f"{DEFAULT_FLAVOUR}-{name}" for name in args.also.split(",") if name}
+    for twin in also.values():
+        flavour(twin, request.base)      # an unknown one fails here, before any build
     reports = args.reports.resolve()
     kernel = build_kernel(request)
     build_rootfs()
     result = run_suite(SuiteRequest(
         kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
-        timeout=args.timeout, pytest_args=(f"--flavours={request.flavour}",),
+        timeout=args.timeout, pytest_args=(
+            f"--flavours={','.join([request.flavour, *also])}",
+            f"--flavour-map={','.join(f'{name}={twin}' for name, twin in also.items())}"),
         fresh_build=kernel.builddir, what="the suite on the coverage flavour"))
     with series_tree(request) as tree:
         added = added_lines(get_source(request.base, request.kernel_src), series_of(request),
@@ -66,6 +73,9 @@ def register(sub: Subparsers) -> None:
     add_kernel_opts(p.add_argument)
     add_jobs_opt(p.add_argument)
     add_reports_opt(p.add_argument)
+    p.add_argument("--also", default="partmaster",
+                   help="comma-separated flavours whose marked tests run too, each on its gcov "
+                        "twin coverage-<flavour> (debug: a KASAN build, about 30 min)")
     p.add_argument("-k", help="only tests matching this pytest expression")
     p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole suite")
     p.add_argument("paths", nargs="*", help="test paths (default: tests)")
