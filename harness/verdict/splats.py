@@ -4,7 +4,8 @@ Feed raw console output (bytes or text, in chunks of any size) to a
 `ConsoleScanner`.  It splits the stream into lines (CRLF, partial last line
 and undecodable bytes are fine), strips printk timestamps and recognises
 kernel error reports ("splats"): panics, oopses, BUG/WARNING reports,
-KASAN/KFENCE/UBSAN, kmemleak, lockdep, hung tasks, RCU stalls and lockups.
+KASAN/KFENCE/KCSAN/KMSAN/UBSAN, kmemleak, lockdep, hung tasks, RCU stalls and
+lockups.
 
 When a splat is emitted: `feed()` returns a splat once its report is
 complete, i.e. on its end line ("---[ end trace ... ]---", the closing "===="
@@ -48,6 +49,8 @@ class Kind(enum.Enum):
     WARNING = "warning"
     KASAN = "kasan"
     KFENCE = "kfence"
+    KCSAN = "kcsan"
+    KMSAN = "kmsan"
     UBSAN = "ubsan"
     KMEMLEAK = "kmemleak"
     LOCKDEP = "lockdep"
@@ -136,6 +139,10 @@ _RULES = (
     _rule(Kind.PANIC, r"^Kernel panic - not syncing", _End.PANIC),
     _rule(Kind.KASAN, r"^BUG: KASAN: ", _End.BANNER),
     _rule(Kind.KFENCE, r"^BUG: KFENCE: ", _End.BANNER),
+    # "BUG: KCSAN: data-race in a / b" and "BUG: KMSAN: uninit-value in f", each
+    # between two "=====" banners like KASAN's.
+    _rule(Kind.KCSAN, r"^BUG: KCSAN: ", _End.BANNER),
+    _rule(Kind.KMSAN, r"^BUG: KMSAN: ", _End.BANNER),
     _rule(Kind.LOCKDEP, r"^(?:BUG|WARNING): held lock freed!", _End.TASK),
     _rule(
         Kind.LOCKDEP,

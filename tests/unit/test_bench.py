@@ -85,8 +85,13 @@ def test_goals_judge_ratios_boot_and_edit_loop() -> None:
                _samples("nand", "muse", "write_MiBps", [11.0]) +
                _samples("nand", "kernel", "write_MiBps", [10.0]) +
                _samples("ubifs", "muse", "write_MiBps", [0.5]) +
-               _samples("ubifs", "kernel", "write_MiBps", [10.0]))
-    read, write, rand, ubifs_w, ubifs_r, boot, edit = goals(aggregate(samples), 2.9, 80.0)
+               _samples("ubifs", "kernel", "write_MiBps", [10.0]) +
+               _samples("ubifs-wbuf", "muse", "write_MiBps", [3.0]) +
+               _samples("ubifs-wbuf", "kernel", "write_MiBps", [10.0]))
+    read, write, rand, ubifs_w, ubifs_r, wide_w, boot, edit = goals(aggregate(samples), 2.9,
+                                                                    80.0)
+    assert (wide_w.met, wide_w.aim_met) == (True, True)  # 0.3x
+    assert "large wbuf" in wide_w.line()
     assert (read.met, read.aim_met) == (True, False)     # 0.6x: goal met, aim (1.0x) not yet
     assert (write.met, write.aim_met) == (True, True)    # 1.1x
     assert (ubifs_w.met, ubifs_w.aim_met) == (False, False)  # 0.05x

@@ -366,6 +366,8 @@ TITLES = [
     ("BUG: KASAN: slab-out-of-bounds in muse_read+0x1/0x2", Kind.KASAN),
     ("BUG: KFENCE: use-after-free read in test_use_after_free_read+0xb3/0x143", Kind.KFENCE),
     ("UBSAN: shift-out-of-bounds in lib/test_ubsan.c:25:2", Kind.UBSAN),
+    ("BUG: KCSAN: data-race in muse_read / muse_release", Kind.KCSAN),
+    ("BUG: KMSAN: uninit-value in fuse_dev_do_read+0x1/0x2", Kind.KMSAN),
     ("kmemleak: 7 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", Kind.KMEMLEAK),
     ("kmemleak: unreferenced object 0xffff888003a1c000 (size 64):", Kind.KMEMLEAK),
     ("WARNING: possible circular locking dependency detected", Kind.LOCKDEP),

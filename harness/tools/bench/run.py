@@ -5,7 +5,12 @@ geometry, mtdram and a MUSE RAM of the same size and eraseblock. Each repeat
 runs the raw MTD tool (guest/bench) on both devices of a pair, the order
 alternating between repeats so that neither side always runs on a warmer or
 cooler guest. UBIFS (compr=none, so the flash path dominates) is then
-measured on nandsim and MUSE NAND alike. Boot time is the bench VM's own boot
+measured on nandsim and MUSE NAND alike (mounted with bulk_read by default:
+UBIFS then reads a run of nodes in one call, which is what a flash with a
+cost per read wants), and on a third MUSE NAND whose write buffer
+(WRITEBUFSIZE, UBI's max_write_size) is --ubifs-writebufsize: UBIFS then
+writes that much a request instead of a page. Its ratios are held against the
+same nandsim figures. Boot time is the bench VM's own boot
 plus --boots more, each split into phases from the console.
 
 Results: reports/<output>.json and reports/<output>.png; the goals of issue 8
@@ -64,7 +69,7 @@ from harness.tools.bench.stats import (
 )
 from harness.tools.common import Subparsers, kernel_request
 
-UBIFS_OPTIONS = "compr=none"
+UBIFS_OPTIONS = "compr=none,bulk_read"
 COMMAND_TIMEOUT = 1800.0
 
 
@@ -76,6 +81,8 @@ class BenchOptions:
     region: str = "16MiB"         # raw MTD bytes per run
     ram_kib: int = 16384          # mtdram and MUSE RAM size
     file_size: str = "8MiB"       # UBIFS file
+    ubifs_options: str = UBIFS_OPTIONS
+    ubifs_writebufsize: str = "64KiB"   # of the third MUSE NAND; "0": no third device
     random_seconds: float = 2.0
     boots: int = 3                # extra boots for the boot-time median
     profile: bool = False         # servers under cProfile (figures then not comparable)
@@ -164,16 +171,22 @@ class Bench:
         sim = self.mtd_index(NANDSIM_NAME)
         geo = self.geometry(sim)
         shift = (geo["writesize"] // geo["subpagesize"]).bit_length() - 1
-        nand = self.start_muse("nand", (
-            f"--type nand --name musebench-nand --size {geo['size']} "
-            f"--erasesize {geo['erasesize']} --writesize {geo['writesize']} "
-            f"--oobsize {geo['oobsize']} --subpage-shift {shift}"))
+        twin = (f"--type nand --size {geo['size']} --erasesize {geo['erasesize']} "
+                f"--writesize {geo['writesize']} --oobsize {geo['oobsize']} "
+                f"--subpage-shift {shift}")
+        nand = self.start_muse("nand", f"{twin} --name musebench-nand")
+        wide = {}
+        if self.opts.ubifs_writebufsize not in ("", "0"):
+            wide = {"muse-wbuf": self.start_muse("nand-wbuf", (
+                f"{twin} --name musebench-wbuf "
+                f"--writebufsize {self.opts.ubifs_writebufsize}"))}
         self.check(mtdram_modprobe(self.opts.ram_kib, 128))
         ram = self.mtd_index(MTDRAM_NAME)
         muse_ram = self.start_muse("ram", (
             f"--type ram --name musebench-ram --size {self.opts.ram_kib}KiB "
             "--erasesize 128KiB"))
-        return {"nand": {"kernel": sim, "muse": nand}, "ram": {"kernel": ram, "muse": muse_ram}}
+        return {"nand": {"kernel": sim, "muse": nand}, "ram": {"kernel": ram, "muse": muse_ram},
+                "ubifs": {"kernel": sim, "muse": nand, **wide}}
 
     def raw(self, devices: dict[str, dict[str, int]]) -> None:
         o = self.opts
@@ -194,24 +207,30 @@ class Bench:
 
     def ubifs(self, devices: dict[str, dict[str, int]]) -> None:
         o = self.opts
-        ubi = {"kernel": 1, "muse": 2}
-        for side, index in devices["nand"].items():
+        ubi = {side: n for n, side in enumerate(devices["ubifs"], 1)}
+        for side, index in devices["ubifs"].items():
             n = ubi[side]
             self.check(f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {n} && "
                        f"ubimkvol /dev/ubi{n} -N bench -m && mkdir -p /mnt/bench{n} && "
-                       f"mount -t ubifs -o {UBIFS_OPTIONS} ubi{n}:bench /mnt/bench{n}")
+                       f"mount -t ubifs -o {o.ubifs_options} ubi{n}:bench /mnt/bench{n}")
         try:
             for repeat in range(o.repeats):
-                sides = ["kernel", "muse"] if repeat % 2 == 0 else ["muse", "kernel"]
+                # The order turns each repeat: no side always runs first.
+                sides = list(ubi)[repeat % len(ubi):] + list(ubi)[:repeat % len(ubi)]
                 for side in sides:
                     mnt = f"/mnt/bench{ubi[side]}"
                     out = self.check(
                         f"python3 -m guest.bench file {mnt} --size {o.file_size} "
-                        f"--mountpoint {mnt} --mount-options {UBIFS_OPTIONS} "
+                        f"--mountpoint {mnt} --mount-options {o.ubifs_options} "
                         f"--label ubifs-{side}")
                     result = parse_result(out, f"ubifs/{side} repeat {repeat + 1}")
-                    self.samples += samples_from(result, "ubifs", side, repeat)
-                    say(f"repeat {repeat + 1}/{o.repeats} ubifs {side:6}: write "
+                    if side == "kernel":
+                        for workload in ("ubifs", "ubifs-wbuf")[:len(ubi) - 1]:
+                            self.samples += samples_from(result, workload, side, repeat)
+                    else:
+                        workload = "ubifs" if side == "muse" else "ubifs-wbuf"
+                        self.samples += samples_from(result, workload, "muse", repeat)
+                    say(f"repeat {repeat + 1}/{o.repeats} ubifs {side:9}: write "
                         f"{result['write_MiBps']} read {result['read_MiBps']} MiB/s")
         finally:
             for n in ubi.values():
@@ -381,6 +400,7 @@ def main(args: argparse.Namespace) -> int:
         result = run_bench(BenchOptions(
             reports=reports, request=kernel_request(args), repeats=args.repeat,
             region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
+            ubifs_options=args.ubifs_options, ubifs_writebufsize=args.ubifs_writebufsize,
             boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
             tcg_threads=args.tcg_threads, memory_mb=args.memory, against=args.against))
     return 1 if result["drops"] else 0
@@ -403,6 +423,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--repeat", type=int, default=5, help="repeats per workload (medians)")
     p.add_argument("--region", default="16MiB", help="raw MTD bytes per run")
     p.add_argument("--file-size", default="8MiB", help="UBIFS file size")
+    p.add_argument("--ubifs-options", default=UBIFS_OPTIONS,
+                   help="UBIFS mount options, the same on every device")
+    p.add_argument("--ubifs-writebufsize", default="64KiB",
+                   help="write buffer of a third MUSE NAND for UBIFS (0: none)")
     p.add_argument("--random-seconds", type=float, default=2.0, help="random read phase")
     p.add_argument("--boots", type=int, default=3, help="extra boots for the boot median")
     p.add_argument("--profile", action="store_true",
