@@ -27,7 +27,7 @@ APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mm
 	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN)),clang lld llvm)
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
-	powercut-repro matrix coverage mutate-generated
+	powercut-repro matrix coverage mutate-generated peer
 
 check: deps venv
 	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
@@ -101,6 +101,11 @@ series-check: deps venv
 # summary.json (per file and per patch), tests.json (which tests run each line).
 coverage: deps venv
 	$(BIN)/muse-harness coverage --base $(BASE)
+
+# mtd-utils' suites (mtd-tests, ubi-tests, built from Debian's source into the guest
+# image) on MUSE devices and on nandsim/mtdram: reports/peer.md and peer.json.
+peer: deps venv
+	$(BIN)/muse-harness peer $(HARNESS_ARGS)
 
 # Generated mutants of muse.c: a seeded sample (SAMPLE, SEED); SAMPLE= runs them all.
 # Each is judged by the tests that run its line when a coverage run left its map

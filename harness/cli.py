@@ -15,6 +15,7 @@ harness/tools/ that owns its parser (register()); this only dispatches.
     muse-harness mutate                     # break features on purpose; the tests must fail
     muse-harness mutate --generate          # generated muse.c mutants, sampled by --seed
     muse-harness coverage                   # gcov of the series' code per test
+    muse-harness peer                       # mtd-utils' suites on MUSE and nandsim/mtdram
     muse-harness bench [--repeat 5]         # MUSE vs nandsim/mtdram; reports/bench.{json,png}
     muse-harness edit-loop                  # time a muse.c patch edit to one test's result
     muse-harness report [DIR]               # rewrite DIR/index.html from its files
@@ -44,6 +45,7 @@ from harness.tools import (
     editloop,
     matrix,
     mutate,
+    peer,
     prepare,
     report,
     seriescheck,
@@ -51,7 +53,7 @@ from harness.tools import (
 )
 
 TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bisect, bench,
-         editloop, coverage, report)
+         editloop, coverage, peer, report)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -1,7 +1,8 @@
 """Guest root filesystem: Debian built with mmdebstrap from the host's apt sources.
 
 The result is an ext4 image made without mounting (mkfs.ext4 -d) plus an SSH
-key pair, cached under a key over everything that goes into it. VMs open it
+key pair, cached under a key over everything that goes into it, including
+mtd-utils' test programs (mtdtests.py) under /usr/libexec/mtd-utils. VMs open it
 with snapshot=on, so no test changes it.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import jinja2
 
 from harness.errors import RootfsError
+from harness.machine.mtdtests import build_mtd_tests, install_into, mtd_tests_key
 from harness.paths import TEMPLATES_DIR, cache_dir
 from harness.proc import file_lock, run_logged, say, sha256_files
 
@@ -93,11 +95,13 @@ TEMPLATES = ("init.sh.j2", "sshd_config.j2", "harness.pth.j2")
 
 def rootfs_key() -> str:
     templates = [TEMPLATES_DIR / name for name in TEMPLATES]
-    extra = "\0".join([ROOTFS_RECIPE, SUITE, *PACKAGES, json.dumps(GUEST, sort_keys=True)])
+    extra = "\0".join([ROOTFS_RECIPE, SUITE, *PACKAGES, json.dumps(GUEST, sort_keys=True),
+                       mtd_tests_key()])
     return sha256_files(templates, extra)[:16]
 
 
-def _customize(root: Path, pubkey: str) -> None:
+def _customize(root: Path, pubkey: str, mtd_tests: Path) -> None:
+    install_into(root, mtd_tests)
     init = root / GUEST["init"].lstrip("/")
     init.write_text(_render("init.sh.j2"))
     init.chmod(0o755)
@@ -127,6 +131,7 @@ def build_rootfs() -> Rootfs:
             if not shutil.which(tool):
                 raise RootfsError(f"{tool} is missing: run 'make deps' (or apt-get install "
                                   "mmdebstrap e2fsprogs openssh-client)")
+        mtd_tests = build_mtd_tests()
         work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=directory))
         log = directory / f"{key}.log"
         log.unlink(missing_ok=True)
@@ -142,7 +147,7 @@ def build_rootfs() -> Rootfs:
                         "--dpkgopt=path-include=/usr/share/locale/locale.alias",
                         *_host_apt_options(work), SUITE, str(root),
                         *_host_apt_sources()], log, error=RootfsError, what="mmdebstrap")
-            _customize(root, (work / "id_ed25519.pub").read_text())
+            _customize(root, (work / "id_ed25519.pub").read_text(), mtd_tests)
             used = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()
                        and not f.is_symlink())
             size_mb = (used + IMAGE_SLACK) // (1024 * 1024)

@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--known-issues", type=Path, default=None,
                     help="tests expected to fail or be flaky (default: "
                          "kernel/series/<base>/known-issues.toml)")
+    group.addoption("--peer", action="store_true",
+                    help="select the peer tests (marker peer: mtd-utils' suites on MUSE and "
+                         "on its in-kernel control); without it they are deselected")
     group.addoption("--flavour-map", default="",
                     help="comma-separated F=G: a test marked for flavour F boots flavour G "
                          "(muse-harness coverage: partmaster=coverage-partmaster)")
@@ -180,6 +183,11 @@ def _spec_of(item: pytest.Item) -> VMSpec:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The peer run takes its own time budget (muse-harness peer): never part of a check.
+    peer = [it for it in items if it.get_closest_marker("peer")]
+    if peer and not config.getoption("--peer"):
+        config.hook.pytest_deselected(items=peer)
+        items[:] = [it for it in items if not it.get_closest_marker("peer")]
     wanted = config.getoption("--flavours")
     if wanted:
         allowed = {name.strip() for name in wanted.split(",")}
