@@ -28,7 +28,7 @@ def test_every_kernel_command_takes_the_kernel_options() -> None:
     commands = _subcommands()
     assert set(commands) == {"build", "prepare", "run", "shell", "boot", "check", "matrix",
                              "series-check", "mutate", "bugs", "bench", "edit-loop",
-                             "report", "compare", "bisect", "coverage"}
+                             "report", "compare", "bisect", "coverage", "peer"}
     # report and compare read directories and build nothing.
     commands.pop("report")
     commands.pop("compare")
