@@ -13,8 +13,8 @@ from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt, add_
 from harness.proc import say
 from harness.report.html import reported_run
 from harness.report.summary import write_summary
-from harness.tools.common import Subparsers, kernel_request
-from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
+from harness.tools.common import Subparsers, add_selection_opts, kernel_request
+from harness.tools.suite import SuiteRequest, run_suite
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,8 +70,7 @@ def register(sub: Subparsers) -> None:
     add_jobs_opt(p.add_argument)
     add_vm_opts(p.add_argument)
     add_reports_opt(p.add_argument)
-    p.add_argument("-k", help="only tests matching this pytest expression")
+    add_selection_opts(p)
     p.add_argument("-n", "--workers", type=int, default=1, help="parallel VMs (pytest-xdist)")
-    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole suite")
     p.add_argument("paths", nargs="*", help="test paths (default: tests)")
     p.set_defaults(func=main)

@@ -11,11 +11,19 @@ from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
 from harness.machine.rootfs import build_rootfs
 from harness.machine.vm import VM
 from harness.proc import say
+from harness.tools.suite import SUITE_TIMEOUT
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 else:
     Subparsers = argparse._SubParsersAction
+
+
+def add_selection_opts(parser: argparse.ArgumentParser) -> None:
+    """-k and --timeout: which tests of the suite a tool runs, and for how long at most."""
+    parser.add_argument("-k", help="only tests matching this pytest expression")
+    parser.add_argument("--timeout", type=float, default=SUITE_TIMEOUT,
+                        help="for the whole run (exit 124 when it is reached)")
 
 
 def kernel_request(args: argparse.Namespace) -> BuildRequest:

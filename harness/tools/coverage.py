@@ -25,8 +25,8 @@ from harness.machine.rootfs import build_rootfs
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
 from harness.proc import say
 from harness.report.coverage import write_coverage
-from harness.tools.common import Subparsers, kernel_request
-from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
+from harness.tools.common import Subparsers, add_selection_opts, kernel_request
+from harness.tools.suite import SuiteRequest, run_suite
 
 FILES = ["fs/fuse/muse.c", "fs/fuse/helper.c", "drivers/mtd/parsers/cmdlinepart.c",
          "drivers/mtd/mtdpart.c"]
@@ -76,7 +76,6 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--also", default="partmaster",
                    help="comma-separated flavours whose marked tests run too, each on its gcov "
                         "twin coverage-<flavour> (debug: a KASAN build, about 30 min)")
-    p.add_argument("-k", help="only tests matching this pytest expression")
-    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole suite")
+    add_selection_opts(p)
     p.add_argument("paths", nargs="*", help="test paths (default: tests)")
     p.set_defaults(func=main)

@@ -16,8 +16,8 @@ from harness.machine.mtdtests import build_mtd_tests
 from harness.options import add_jobs_opt, add_kernel_opts, add_reports_opt
 from harness.proc import say
 from harness.report.peer import write_peer
-from harness.tools.common import Subparsers, kernel_request
-from harness.tools.suite import SUITE_TIMEOUT, SuiteRequest, run_suite
+from harness.tools.common import Subparsers, add_selection_opts, kernel_request
+from harness.tools.suite import SuiteRequest, run_suite
 
 TEST_FILE = "tests/integration/test_peer.py"
 
@@ -47,6 +47,5 @@ def register(sub: Subparsers) -> None:
     add_kernel_opts(p.add_argument)
     add_jobs_opt(p.add_argument)
     add_reports_opt(p.add_argument)
-    p.add_argument("-k", help="only tests matching this pytest expression")
-    p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for the whole run")
+    add_selection_opts(p)
     p.set_defaults(func=main)

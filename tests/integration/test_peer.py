@@ -60,12 +60,6 @@ def _on_both(vm: TestGuest, muse: MuseServers, pair: Pair, command: Callable[[in
     return outputs
 
 
-def _recorder(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
-    """JUnit properties the way the plugin writes its own (record_property warns under
-    xunit2)."""
-    return lambda name, value: request.node.user_properties.append((name, value))
-
-
 def _ids(cases: list[tuple[str, Pair]]) -> list[str]:
     return [f"{test}-{pair.name}" for test, pair in cases]
 
@@ -76,31 +70,29 @@ UBI_CASES = [(test, pair) for test in UBI_TESTS for pair in UBI_PAIRS]
 
 @pytest.mark.parametrize(("test", "pair"), MTD_CASES, ids=_ids(MTD_CASES))
 def test_mtd_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
-                   request: pytest.FixtureRequest) -> None:
-    record_property = _recorder(request)
+                   record: Callable[[str, object], None]) -> None:
     args = MTD_TESTS[test][0]
     for key, value in (("peer_suite", "mtd-tests"), ("peer_test", test),
                        ("peer_pair", pair.name)):
-        record_property(key, value)
+        record(key, value)
     out = _on_both(vm, muse, pair, lambda index, _: f"{program(test)} {args} /dev/mtd{index}",
-                   record_property)
+                   record)
     assert out["muse"].startswith("passed"), (
         f"{test} on MUSE {pair.name}: {out['muse']}\n--- on the control: {out['control']}")
 
 
 @pytest.mark.parametrize(("test", "pair"), UBI_CASES, ids=_ids(UBI_CASES))
 def test_ubi_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
-                   request: pytest.FixtureRequest) -> None:
-    record_property = _recorder(request)
+                   record: Callable[[str, object], None]) -> None:
     for key, value in (("peer_suite", "ubi-tests"), ("peer_test", test),
                        ("peer_pair", pair.name)):
-        record_property(key, value)
+        record(key, value)
 
     def command(index: int, side: str) -> str:
         number = UBI_NUMBER[side]
         return (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {number} "
                 f">/dev/null && {program(test)} /dev/ubi{number}")
 
-    out = _on_both(vm, muse, pair, command, record_property)
+    out = _on_both(vm, muse, pair, command, record)
     assert out["muse"].startswith("passed"), (
         f"{test} on MUSE {pair.name}: {out['muse']}\n--- on the control: {out['control']}")

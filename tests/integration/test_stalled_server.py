@@ -1,0 +1,144 @@
+"""A stalled server: what each kind of MTD user does while it waits, and after the server dies.
+
+The server stalls in one of two ways:
+  sigstop  it is stopped before the user's request arrives: the request stays
+           pending in the kernel, never read;
+  swallow  it reads the request and never answers (hostile mode swallow).
+
+For each kind of user (STALLS), guest.stallprobe starts the user's command,
+reads its state once it has waited, then tries SIGINT and SIGKILL. The
+results (interruptible, killable, state) are JUnit properties, the table's
+columns. Then the server is killed, and the test requires what must hold
+whatever the stall: the waiting task goes, the MTD goes once its last user is
+gone, and muse unloads; and SIGKILL must have ended the wait while the server
+stalled, since a stalled server may stall for ever. On a kernel with the
+hung-task detector (debug), its timeout is lowered for the test: a report is a
+console splat, which fails the test like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from harness.pytest.testguest import TestGuest
+
+from .conftest import MuseServers, quote
+
+CTL = "/tmp/stall.ctl"
+NAND = ("--type nand --name stallnand --size 16MiB --writesize 2048 --oobsize 64 "
+        "--erasesize 128KiB")
+HUNG_TASK_TIMEOUT = 5          # seconds, while the test runs (the flavour's own: 30)
+UBI = 5
+
+
+@dataclass(frozen=True)
+class Stall:
+    """One kind of MTD user: set-up, the operation its request stalls in, the user's
+    command, and what undoes the set-up once the server is dead."""
+
+    name: str
+    prepare: str
+    op: str
+    command: str
+    cleanup: str = ""
+    trigger: str = ""     # hands work to a kernel thread: after the stall is armed
+                          # (swallow), or before the server stops (sigstop)
+
+
+MNT = "/mnt/stall"
+STALLS = [
+    Stall("mtdchar-read", "true", "read", "dd if=/dev/mtd{n} of=/dev/null bs=2048 count=1"),
+    Stall("mtdblock-read", "modprobe mtdblock", "read",
+          "dd if=/dev/mtdblock{n} of=/dev/null bs=4096 count=1 iflag=direct"),
+    Stall("ubiattach", "ubiformat -y -q /dev/mtd{n}", "read", f"ubiattach -m {{n}} -d {UBI}",
+          f"ubidetach -d {UBI}"),
+    Stall("ubifs-read",
+          f"ubiformat -y -q /dev/mtd{{n}} && ubiattach -m {{n}} -d {UBI} >/dev/null && "
+          f"ubimkvol /dev/ubi{UBI} -N v -m >/dev/null && mkdir -p {MNT} && "
+          f"mount -t ubifs ubi{UBI}:v {MNT} && head -c 300000 /dev/urandom > {MNT}/f && "
+          f"sync && echo 3 > /proc/sys/vm/drop_caches", "read", f"cat {MNT}/f",
+          f"umount -l {MNT}; ubidetach -d {UBI}"),
+    # ubirmvol hands the volume's eraseblocks to UBI's background thread, which
+    # erases them; ubidetach then waits for that thread to stop.
+    Stall("ubi-background-erase",
+          f"ubiformat -y -q /dev/mtd{{n}} && ubiattach -m {{n}} -d {UBI} >/dev/null && "
+          f"ubimkvol /dev/ubi{UBI} -N v -s 1MiB >/dev/null && "
+          f"head -c 1048576 /dev/urandom | ubiupdatevol /dev/ubi{UBI}_0 -s 1048576 -",
+          "erase", f"ubidetach -d {UBI}", f"ubidetach -d {UBI}",
+          trigger=f"ubirmvol /dev/ubi{UBI} -n 0 && sleep 1"),
+]
+
+
+def _probe(vm: TestGuest, command: str) -> dict[str, object]:
+    result = vm.run(f"python3 -m guest.stallprobe --wait 2 --grace 2 -- {command}", timeout=120)
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+    assert result.ok and lines, f"stallprobe gave no result:\n{result.describe()}"
+    found: dict[str, object] = json.loads(lines[-1])
+    return found
+
+
+def _stall_and_probe(vm: TestGuest, stall: Stall, mode: str, pid: int,
+                     n: int) -> dict[str, object]:
+    vm.check(stall.prepare.format(n=n), timeout=300)
+    if mode == "swallow":
+        vm.check(f"python3 -m guest.muse ctl --control {CTL} hostile "
+                 f"{quote(f'swallow,op={stall.op}')}")
+        vm.check(stall.trigger or "true", timeout=120)
+    else:
+        vm.check(stall.trigger or "true", timeout=120)
+        vm.check(f"kill -STOP {pid}")
+    found = _probe(vm, stall.command.format(n=n))
+    if found["blocked"] and not found.get("killable", True) and _hung_task_detector(vm):
+        time.sleep(2.5 * HUNG_TASK_TIMEOUT)       # long enough for khungtaskd to look
+    return found
+
+
+def _hung_task_detector(vm: TestGuest) -> bool:
+    return vm.run("test -w /proc/sys/kernel/hung_task_timeout_secs").ok
+
+
+@pytest.mark.parametrize("mode", ["sigstop", "swallow"])
+@pytest.mark.parametrize("stall", STALLS, ids=[s.name for s in STALLS])
+def test_a_stalled_server_never_hangs_its_users_for_good(
+        vm: TestGuest, muse: MuseServers, stall: Stall, mode: str,
+        record: Callable[[str, object], None]) -> None:
+    detector = _hung_task_detector(vm)
+    if detector:
+        vm.check(f"echo {HUNG_TASK_TIMEOUT} > /proc/sys/kernel/hung_task_timeout_secs")
+    server = muse.start(f"{NAND} --control {CTL}")
+    n = server.mtd.index
+    try:
+        found = _stall_and_probe(vm, stall, mode, server.pid, n)
+    finally:
+        # Whatever happened, the server dies here: that is what must free everything.
+        vm.run(f"kill -KILL {server.pid}")
+        server.proc.wait(60)
+        muse.running.remove(server)
+    for key in ("blocked", "state", "interruptible", "killable", "state_after_kill"):
+        record(f"stall_{key}", found.get(key, "-"))
+    record("stall_user", stall.name)
+    record("stall_mode", mode)
+    gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} --grace 15", timeout=60)
+    record("stall_released", gone.ok)
+    if stall.cleanup:
+        vm.run(stall.cleanup, timeout=120)
+    mtd_gone = vm.run("for i in $(seq 100); do grep -q stallnand /proc/mtd || exit 0; "
+                      "sleep 0.1; done; exit 1", timeout=60).ok
+    unloads = vm.run("modprobe -r muse", timeout=60).ok
+    vm.check("modprobe muse")
+    if detector:
+        vm.run("echo 30 > /proc/sys/kernel/hung_task_timeout_secs")
+    record("stall_recovered", gone.ok and mtd_gone and unloads)
+    assert gone.ok, f"the waiting {stall.name} task outlived its server: {gone.stdout}"
+    assert mtd_gone, f"the MTD stayed after its server died:\n{vm.run('cat /proc/mtd').stdout}"
+    assert unloads, "muse does not unload after the server died and its users left"
+    # While the server lives but does not answer, the user must still be able to give
+    # up: a task no signal ends waits as long as the server stalls, which is forever.
+    assert found.get("killable", True), (
+        f"SIGKILL does not end a {stall.name} that waits on a stalled server ({mode}): "
+        f"{found}")
