@@ -30,8 +30,9 @@ from harness.pytest.testguest import TestGuest
 from .conftest import MuseServers, quote
 
 CTL = "/tmp/stall.ctl"
-NAND = ("--type nand --name stallnand --size 16MiB --writesize 2048 --oobsize 64 "
+NAND = ("--type nand --name stalled --size 16MiB --writesize 2048 --oobsize 64 "
         "--erasesize 128KiB")
+NOR = "--type nor --name stalled --size 4MiB --erasesize 64KiB"
 HUNG_TASK_TIMEOUT = 5          # seconds, while the test runs (the flavour's own: 30)
 UBI = 5
 
@@ -48,6 +49,7 @@ class Stall:
     cleanup: str = ""
     trigger: str = ""     # hands work to a kernel thread: after the stall is armed
                           # (swallow), or before the server stops (sigstop)
+    server: str = NAND
 
 
 MNT = "/mnt/stall"
@@ -71,6 +73,13 @@ STALLS = [
           f"head -c 1048576 /dev/urandom | ubiupdatevol /dev/ubi{UBI}_0 -s 1048576 -",
           "erase", f"ubidetach -d {UBI}", f"ubidetach -d {UBI}",
           trigger=f"ubirmvol /dev/ubi{UBI} -n 0 && sleep 1"),
+    # JFFS2's garbage collector erases the blocks of deleted files (SIGHUP wakes it);
+    # umount then stops it with SIGKILL and waits for it to exit.
+    Stall("jffs2-gc",
+          f"mkdir -p {MNT} && mount -t jffs2 mtd{{n}} {MNT} && for i in $(seq 24); do "
+          f"head -c 60000 /dev/urandom > {MNT}/f$i; done && sync && rm {MNT}/f* && sync",
+          "any", f"umount {MNT}", f"umount -l {MNT}",
+          trigger="pkill -HUP jffs2_gcd && sleep 1", server=NOR),
 ]
 
 
@@ -110,7 +119,7 @@ def test_a_stalled_server_never_hangs_its_users_for_good(
     detector = _hung_task_detector(vm)
     if detector:
         vm.check(f"echo {HUNG_TASK_TIMEOUT} > /proc/sys/kernel/hung_task_timeout_secs")
-    server = muse.start(f"{NAND} --control {CTL}")
+    server = muse.start(f"{stall.server} --control {CTL}")
     n = server.mtd.index
     try:
         found = _stall_and_probe(vm, stall, mode, server.pid, n)
@@ -127,7 +136,7 @@ def test_a_stalled_server_never_hangs_its_users_for_good(
     record("stall_released", gone.ok)
     if stall.cleanup:
         vm.run(stall.cleanup, timeout=120)
-    mtd_gone = vm.run("for i in $(seq 100); do grep -q stallnand /proc/mtd || exit 0; "
+    mtd_gone = vm.run("for i in $(seq 100); do grep -q stalled /proc/mtd || exit 0; "
                       "sleep 0.1; done; exit 1", timeout=60).ok
     unloads = vm.run("modprobe -r muse", timeout=60).ok
     vm.check("modprobe muse")
