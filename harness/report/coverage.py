@@ -16,14 +16,12 @@ This module runs gcovr on files a run left; it builds and boots nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +46,29 @@ def _filters(tree: Path, files: list[str]) -> list[str]:
     return [arg for f in files for arg in ("--filter", str(tree / f).replace(".", r"\."))]
 
 
-def test_json(tar: Path, builddir: Path, tree: Path, files: list[str], out: Path) -> bool:
-    """One test's gcovr JSON from its counters; False when it has none of our objects."""
+def _build_of(name: str, builddirs: list[Path]) -> tuple[Path, Path] | None:
+    """The build directory an archived counter file belongs to, and its path there."""
+    for builddir in builddirs:
+        try:
+            return builddir, Path("/" + name).relative_to(builddir)
+        except ValueError:
+            continue
+    return None
+
+
+def test_json(tar: Path, builddirs: list[Path], tree: Path, files: list[str],
+              out: Path) -> bool:
+    """One test's gcovr JSON from its counters; False when it has none of our objects.
+    A test's counters come from the one kernel it booted: any of builddirs (a flavour
+    and its gcov twins share the source tree)."""
     with tempfile.TemporaryDirectory() as scratch, tarfile.open(tar) as archive:
         root = Path(scratch)
-        placed = 0
+        placed: Path | None = None
         for member in archive.getmembers():
-            try:
-                rel = Path("/" + member.name).relative_to(builddir)
-            except ValueError:
+            found = _build_of(member.name, builddirs)
+            if found is None:
                 continue   # an object of another build
+            builddir, rel = found
             gcno = builddir / rel.with_suffix(".gcno")
             data = archive.extractfile(member)
             if data is None or not gcno.is_file():
@@ -65,10 +76,10 @@ def test_json(tar: Path, builddir: Path, tree: Path, files: list[str], out: Path
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data.read())
             shutil.copyfile(gcno, root / rel.with_suffix(".gcno"))
-            placed += 1
-        if not placed:
+            placed = builddir
+        if placed is None:
             return False
-        _gcovr(["--root", str(tree), "--object-directory", str(builddir), *_filters(tree, files),
+        _gcovr(["--root", str(tree), "--object-directory", str(placed), *_filters(tree, files),
                 "--json", str(out), str(root)])
     return True
 
@@ -112,7 +123,7 @@ def summarize(merged: dict[str, Any], added: dict[str, dict[str, list[int]]]) ->
     return {"files": files, "patches": patches}
 
 
-def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
+def write_coverage(reports: Path, builddirs: list[Path], tree: Path, files: list[str],
                    added: dict[str, dict[str, list[int]]]) -> dict[str, Any]:
     """Everything under reports/coverage/ from the saved counters; the summary."""
     folder = reports / "coverage"
@@ -122,20 +133,17 @@ def write_coverage(reports: Path, builddir: Path, tree: Path, files: list[str],
                            "with gcov (the coverage flavour)?")
     (folder / "tests").mkdir(exist_ok=True)
     per_test = {}
-
-    def one(tar: Path) -> tuple[str, Path, bool]:
+    # One test at a time: gcov writes its intermediate files into the object
+    # directory, so two gcovr runs at once trip over each other's.
+    for tar in tars:
         out = folder / "tests" / f"{tar.stem}.json"
         named = tar.with_suffix(".test")
         test = named.read_text().strip() if named.is_file() else tar.stem
-        return test, out, test_json(tar, builddir, tree, files, out)
-
-    # One gcovr process per test: as many at once as there are CPUs.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for test, out, found in pool.map(one, tars):
-            if found:
-                per_test[test] = json.loads(out.read_text())
+        if test_json(tar, builddirs, tree, files, out):
+            per_test[test] = json.loads(out.read_text())
     if not per_test:
-        raise HarnessError(f"no test's counters name an object of {builddir}")
+        raise HarnessError(f"no test's counters name an object of "
+                           f"{' or '.join(map(str, builddirs))}")
     merged_path = folder / "merged.json"
     adds = [arg for path in sorted((folder / "tests").glob("*.json"))
             for arg in ("--add-tracefile", str(path))]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.kernel.build import build_kernel, series_of, series_tree
+from harness.kernel.build import BuildRequest, build_kernel, series_of, series_tree
 from harness.kernel.kconfig import flavour
 from harness.kernel.series import added_lines
 from harness.kernel.source import get_source
@@ -46,17 +47,19 @@ def main(args: argparse.Namespace) -> int:
         flavour(twin, request.base)      # an unknown one fails here, before any build
     reports = args.reports.resolve()
     kernel = build_kernel(request)
-    build_rootfs()
-    result = run_suite(SuiteRequest(
-        kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
-        timeout=args.timeout, pytest_args=(
-            f"--flavours={','.join([request.flavour, *also])}",
-            f"--flavour-map={','.join(f'{name}={twin}' for name, twin in also.items())}"),
-        fresh_build=kernel.builddir, what="the suite on the coverage flavour"))
+    exit_code = 0
+    if args.report_only:
+        say(f"no run: the counters already in {reports / 'coverage/gcda'}")
+    else:
+        build_rootfs()
+        exit_code = _run(args, request, kernel.builddir, reports, also)
+    # The twins' counters map back through their own build directories.
+    builddirs = [kernel.builddir, *(build_kernel(replace(request, flavour=twin)).builddir
+                                    for twin in also.values())]
     with series_tree(request) as tree:
         added = added_lines(get_source(request.base, request.kernel_src), series_of(request),
                             FILES)
-        summary = write_coverage(reports, kernel.builddir, tree, FILES, added)
+        summary = write_coverage(reports, builddirs, tree, FILES, added)
     for name, data in summary["files"].items():
         say(f"{name}: lines {data['lines_covered']}/{data['lines']}, branches "
             f"{data['branches_covered']}/{data['branches']}")
@@ -64,7 +67,18 @@ def main(args: argparse.Namespace) -> int:
         if data["added_code_lines"]:
             print(f"  {patch:70} {data['covered']:4}/{data['added_code_lines']:4} added lines ran")
     say(f"{summary['tests']} tests' counters; report: {reports / 'coverage/html/index.html'}")
-    return 0 if result.exit_code == 0 else 1
+    return 0 if exit_code == 0 else 1
+
+
+def _run(args: argparse.Namespace, request: BuildRequest, builddir: Path, reports: Path,
+         also: dict[str, str]) -> int:
+    result = run_suite(SuiteRequest(
+        kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
+        timeout=args.timeout, pytest_args=(
+            f"--flavours={','.join([request.flavour, *also])}",
+            f"--flavour-map={','.join(f'{name}={twin}' for name, twin in also.items())}"),
+        fresh_build=builddir, what="the suite on the coverage flavour"))
+    return result.exit_code
 
 
 def register(sub: Subparsers) -> None:
@@ -77,5 +91,8 @@ def register(sub: Subparsers) -> None:
                    help="comma-separated flavours whose marked tests run too, each on its gcov "
                         "twin coverage-<flavour> (debug: a KASAN build, about 30 min)")
     add_selection_opts(p)
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: write the reports from the counters a run left in "
+                        "--reports (coverage/gcda/)")
     p.add_argument("paths", nargs="*", help="test paths (default: tests)")
     p.set_defaults(func=main)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.report.coverage import line_map, summarize
+from harness.report.coverage import _build_of, line_map, summarize
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "coverage"
 
@@ -37,3 +37,12 @@ def test_summary_counts_lines_branches_and_each_patch() -> None:
     # Line 10 holds no code ("}" of classify): it is not counted for the patch.
     assert summary["patches"]["0001-x.patch"] == {"added_code_lines": 3, "covered": 2}
     assert summary["patches"]["0002-y.patch"] == {"added_code_lines": 1, "covered": 0}
+
+
+def test_counters_map_to_the_build_they_came_from() -> None:
+    builds = [Path("/c/build/6.12-coverage"), Path("/c/build/6.12-coverage-partmaster")]
+    assert _build_of("c/build/6.12-coverage-partmaster/fs/fuse/muse.gcda", builds) == (
+        builds[1], Path("fs/fuse/muse.gcda"))
+    assert _build_of("c/build/6.12-coverage/fs/fuse/muse.gcda", builds) == (
+        builds[0], Path("fs/fuse/muse.gcda"))
+    assert _build_of("c/build/6.12-debug/fs/fuse/muse.gcda", builds) is None
