@@ -40,6 +40,9 @@ from harness.tools.suite import SuiteRequest, run_suite
 TARGET = "fs/fuse/muse.c"
 BUILD_AS = "mutant"
 EQUIVALENT_FILE = KERNEL_DIR / "mutations" / "equivalent.txt"
+# A mutant needs its path run, not run a hundred times: soaks and power-cut
+# torture kept short, so a survivor judged by them costs minutes, not a quarter hour.
+MUTANT_PYTEST_ARGS = ("--muse-cycles=5", "--powercut-cycles=1")
 # The checks the product is named for: muse_pid, partitioning, teardown, UBI.
 DEFAULT_TESTS = ("tests/integration/test_muse_basic.py", "tests/integration/test_partitions.py",
                  "tests/integration/test_teardown.py", "tests/integration/test_ubi_jffs2.py")
@@ -63,7 +66,7 @@ class GenerateRequest:
     tests: tuple[str, ...] = DEFAULT_TESTS
     timeout: float = 900.0              # for each mutant's test run
     coverage: Path | None = None        # a coverage run's coverage/ folder: tests per line
-    max_tests: int = 30                 # with coverage: the most tests judging one mutant
+    max_tests: int = 8                  # with coverage: the most tests judging one mutant
 
 
 @dataclass
@@ -153,7 +156,7 @@ def judge(mutant: Mutant, lines: list[str], request: GenerateRequest,
         return verdict("survived", note=f"no test runs line {mutant.line} (coverage map)")
     result = run_suite(SuiteRequest(
         kernel=kernel, reports=folder / mutant.id, paths=tuple(tests),
-        timeout=request.timeout, pytest_args=("-q", "-x"), retries=0,
+        timeout=request.timeout, pytest_args=("-q", "-x", *MUTANT_PYTEST_ARGS), retries=0,
         what=f"mutant {mutant.id}"))
     failed = sorted(t for t, o in result.outcomes.items() if o in ("failed", "errors"))
     if result.exit_code == 124:

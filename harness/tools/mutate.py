@@ -156,7 +156,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--coverage", type=Path,
                    help="with --generate: a `muse-harness coverage` run's reports (or its "
                         "coverage/ folder): judge each mutant by the tests that run its line")
-    p.add_argument("--max-tests", type=int, default=30,
+    p.add_argument("--max-tests", type=int, default=8,
                    help="with --coverage: the most tests judging one mutant")
     p.add_argument("--min-score", type=float,
                    help="with --generate: exit 1 when the killed share is lower")
