@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.report.junit import junit_records
 
 GCOVR = [sys.executable, "-m", "gcovr"]
 TIMEOUT = 600.0
@@ -160,7 +161,8 @@ def write_coverage(reports: Path, builddirs: list[Path], tree: Path, files: list
 @dataclass(frozen=True)
 class LineTests:
     """Which tests run each line of one file, from a coverage run's coverage/ folder."""
-    ran: dict[int, list[str]]        # executable lines some test ran -> those tests
+    ran: dict[int, list[str]]        # executable lines some test ran -> those tests, fastest
+                                     # first (by the run's JUnit times)
     unrun: frozenset[int]            # executable lines no test ran
 
     @classmethod
@@ -169,7 +171,9 @@ class LineTests:
         if not tests.is_file() or not summary.is_file():
             raise HarnessError(f"{folder} holds no tests.json and summary.json: give the "
                                "coverage/ folder of a `muse-harness coverage` run")
-        ran = {int(key.rpartition(":")[2]): names
+        seconds = {node: r.seconds for node, r in junit_records(folder.parent /
+                                                                "junit.xml").items()}
+        ran = {int(key.rpartition(":")[2]): sorted(names, key=lambda n: seconds.get(n, 1e9))
                for key, names in json.loads(tests.read_text()).items()
                if key.rpartition(":")[0] == path}
         entry = json.loads(summary.read_text())["files"].get(path)

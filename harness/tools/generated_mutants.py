@@ -8,13 +8,13 @@ mutated line (at most --max-tests, taken in turn from each test file); a
 mutant of a line no test runs survives without a run. Without a map, the
 product's four checks (DEFAULT_TESTS) judge every mutant.
 
-
   killed        a test failed
   survived      every test passed: its diff is kept for the survivor work
   timeout       the run hit its time limit
   not compiled  the mutant did not build (skipped, as the issue asks)
   equivalent    argued so in kernel/mutations/equivalent.txt ("<id> <why>"),
                 not run
+  not run       the run's --budget was spent before its turn
 
 reports/mutants/generated.json holds every verdict; survivors' patches stay
 in reports/mutants/.
@@ -67,6 +67,7 @@ class GenerateRequest:
     timeout: float = 900.0              # for each mutant's test run
     coverage: Path | None = None        # a coverage run's coverage/ folder: tests per line
     max_tests: int = 8                  # with coverage: the most tests judging one mutant
+    budget: float | None = None         # seconds: no mutant starts after; the rest "not run"
 
 
 @dataclass
@@ -111,11 +112,13 @@ def patch_text(mutant: Mutant, lines: list[str], path: str = TARGET) -> str:
 
 def spread(tests: list[str], limit: int) -> list[str]:
     """At most limit tests, taken in turn from each test file, so that every file
-    that runs the line has a say before any file has a second."""
+    that runs the line has a say before any file has a second. The order of tests
+    is kept within a file, and files come in the order of their first test (with
+    tests fastest first, a mutant meets its quickest killers first)."""
     by_file: dict[str, deque[str]] = defaultdict(deque)
     for test in tests:
         by_file[test.partition("::")[0]].append(test)
-    queues = [by_file[name] for name in sorted(by_file)]
+    queues = list(by_file.values())
     chosen: list[str] = []
     while len(chosen) < limit and any(queues):
         for queue in queues:
@@ -181,6 +184,11 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
     verdicts = []
     started = time.monotonic()
     for index, mutant in enumerate(chosen, 1):
+        if request.budget is not None and time.monotonic() - started > request.budget:
+            verdicts.append(GeneratedVerdict(mutant.id, mutant.operator, mutant.line,
+                                             mutant.description, "not run", 0.0, [],
+                                             f"after the run's {request.budget:.0f} s budget"))
+            continue
         if mutant.id in argued:
             verdicts.append(GeneratedVerdict(mutant.id, mutant.operator, mutant.line,
                                              mutant.description, "equivalent", 0.0, [],
@@ -192,9 +200,10 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
         verdicts.append(judge(mutant, lines, request, tests))
         say(f"  {verdicts[-1].verdict} in {verdicts[-1].seconds:.0f} s")
     counts = {kind: sum(1 for v in verdicts if v.verdict == kind)
-              for kind in ("killed", "survived", "timeout", "not compiled", "equivalent")}
+              for kind in ("killed", "survived", "timeout", "not compiled", "equivalent",
+                     "not run")}
     judged = counts["killed"] + counts["survived"] + counts["timeout"]
-    ran = [v.seconds for v in verdicts if v.verdict != "equivalent"]
+    ran = [v.seconds for v in verdicts if v.verdict not in ("equivalent", "not run")]
     data: dict[str, object] = {
         "file": TARGET, "base": request.kernel.base, "seed": request.seed,
         "generated": len(every), "sample": len(chosen), "counts": counts,

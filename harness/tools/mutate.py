@@ -122,7 +122,7 @@ def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
         kernel=kernel, reports=args.reports.resolve(), count=args.sample, seed=args.seed,
         tests=tests, timeout=args.timeout,
         coverage=_coverage_folder(args.coverage) if args.coverage else None,
-        max_tests=args.max_tests))
+        max_tests=args.max_tests, budget=args.budget))
     counts = data["counts"]
     assert isinstance(counts, dict)
     print(f"{data['sample']} of {data['generated']} mutants (seed {data['seed']}): "
@@ -158,6 +158,9 @@ def register(sub: Subparsers) -> None:
                         "coverage/ folder): judge each mutant by the tests that run its line")
     p.add_argument("--max-tests", type=int, default=8,
                    help="with --coverage: the most tests judging one mutant")
+    p.add_argument("--budget", type=float,
+                   help="with --generate: seconds after which no mutant starts (the rest "
+                        "are recorded as not run)")
     p.add_argument("--min-score", type=float,
                    help="with --generate: exit 1 when the killed share is lower")
     p.add_argument("--timeout", type=float, default=SUITE_TIMEOUT, help="for each mutant's run")

@@ -86,6 +86,17 @@ def test_each_mutant_gets_the_tests_that_run_its_line(tmp_path: Path) -> None:
     assert gm.tests_for(replace(mutant, line=20), request, None) == list(gm.DEFAULT_TESTS)
 
 
+def test_the_fastest_tests_of_a_line_come_first(tmp_path: Path) -> None:
+    _coverage(tmp_path / "coverage")
+    (tmp_path / "junit.xml").write_text(
+        '<testsuites><testsuite>'
+        '<testcase classname="x" name="a" time="90.0"/>'
+        '<testcase classname="y" name="b" time="2.0"/></testsuite></testsuites>')
+    lines = LineTests.load(tmp_path / "coverage", gm.TARGET)
+    assert lines.ran[10] == ["y.py::b", "x.py::a"]
+    assert gm.spread(lines.ran[10], 8) == ["y.py::b", "x.py::a"]
+
+
 def test_a_coverage_folder_without_the_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"holds no tests\.json"):
         LineTests.load(tmp_path, gm.TARGET)
