@@ -62,6 +62,7 @@ class GenerateRequest:
     kernel: BuildRequest
     reports: Path
     count: int | None = None            # a seeded sample of this many; None: all
+    only: tuple[str, ...] = ()          # these mutant ids of the sample (a survivor re-judged)
     seed: int = 1
     tests: tuple[str, ...] = DEFAULT_TESTS
     timeout: float = 900.0              # for each mutant's test run
@@ -176,6 +177,11 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
     lines = tip_lines(request.kernel)
     every = generate(lines)
     chosen = sample(every, request.count, request.seed)
+    if request.only:
+        unknown = sorted(set(request.only) - {m.id for m in chosen})
+        if unknown:
+            raise HarnessError(f"not in the sample (seed {request.seed}): {', '.join(unknown)}")
+        chosen = [m for m in chosen if m.id in request.only]
     argued = equivalents()
     line_tests = (LineTests.load(request.coverage, TARGET)
                   if request.coverage is not None else None)

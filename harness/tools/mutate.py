@@ -122,7 +122,8 @@ def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
         kernel=kernel, reports=args.reports.resolve(), count=args.sample, seed=args.seed,
         tests=tests, timeout=args.timeout,
         coverage=_coverage_folder(args.coverage) if args.coverage else None,
-        max_tests=args.max_tests, budget=args.budget))
+        max_tests=args.max_tests, budget=args.budget,
+        only=tuple(i for i in (args.only or "").split(",") if i)))
     counts = data["counts"]
     assert isinstance(counts, dict)
     print(f"{data['sample']} of {data['generated']} mutants (seed {data['seed']}): "
@@ -158,6 +159,9 @@ def register(sub: Subparsers) -> None:
                         "coverage/ folder): judge each mutant by the tests that run its line")
     p.add_argument("--max-tests", type=int, default=8,
                    help="with --coverage: the most tests judging one mutant")
+    p.add_argument("--only", metavar="ID[,ID...]",
+                   help="with --generate: only these mutants of the sample (re-judge survivors, "
+                        "e.g. with --flavour debug or new --tests)")
     p.add_argument("--budget", type=float,
                    help="with --generate: seconds after which no mutant starts (the rest "
                         "are recorded as not run)")

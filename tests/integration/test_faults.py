@@ -260,3 +260,20 @@ def test_ubi_marks_blocks_bad_on_program_failures_without_data_loss(
     assert read_volume(vm, "first", 8 * LEB_SUBPAGE) == first
     assert read_volume(vm, "second", 12 * LEB_SUBPAGE) == second
     vm.check(f"ubidetach -d {UBI}", timeout=LONG)
+
+
+# MEMERASE (_IOW('M', 2, struct erase_info_user)) of one block, by ioctl: mtd-utils'
+# flash_erase reports a failed block and goes on, its exit status does not tell.
+ERASE_ONE = ("import fcntl, os, struct, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+             "fcntl.ioctl(fd, 0x40084D02, struct.pack('II', int(sys.argv[2]), 131072))")
+
+
+def test_an_erase_failure_reaches_the_caller(vm: TestGuest, muse: MuseServers) -> None:
+    """muse_mtd_erase() hands the server's error on (generated mutants of its
+    `if (ret < 0)` survived every test that ran it)."""
+    server = muse.start("--type nand --name erasefail --size 4MiB --writesize 2048 "
+                        "--oobsize 64 --erasesize 128KiB --fault erase_fail_blocks=3")
+    erase = f"python3 -c {shlex.quote(ERASE_ONE)} {server.mtd.dev}"
+    failed = vm.run(f"{erase} {3 * 131072}")
+    assert failed.exit_status != 0 and "Errno 5" in failed.stderr, failed.describe()
+    vm.check(f"{erase} {2 * 131072}")
