@@ -3,14 +3,19 @@
 The whole-suite coverage run found no test running these paths: a soft error
 other than -EUCLEAN/-EBADMSG ends a read or write with that very error, and a
 reply shorter than the request fails it with -EIO (MTD has no short I/O).
+Generated mutants that survived the suite added the rest: a reply whose len
+claims more than its data, a reply of length 0, and the SYNC request that
+closing a writable /dev/mtdN sends (mtdchar_close() calls mtd_sync()).
 """
 
 from __future__ import annotations
 
+import json
+
 from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers
-from .test_bugs import hostile, probe, serve_with_control
+from .test_bugs import CTL, hostile, probe, serve_with_control
 
 
 def test_a_soft_error_ends_the_operation_with_that_error(vm: TestGuest,
@@ -30,5 +35,25 @@ def test_a_short_reply_is_an_io_error(vm: TestGuest, muse: MuseServers) -> None:
     short_read = probe(vm, f"read {dev} --off 2048")
     hostile(vm, "io-len-short,op=write")
     short_write = probe(vm, f"write {dev} --off 4096")
-    assert (short_read["ret"], short_read["errno"]) == (-1, "EIO"), short_read
-    assert (short_write["ret"], short_write["errno"]) == (-1, "EIO"), short_write
+    hostile(vm, "io-len-long:1,op=read")         # len says one byte more than came
+    long_read = probe(vm, f"read {dev} --off 6144")
+    hostile(vm, "io-len:0,op=write")
+    empty_write = probe(vm, f"write {dev} --off 8192")
+    results = {"short read": short_read, "short write": short_write, "len+1 read": long_read,
+               "len 0 write": empty_write}
+    assert {k: (v["ret"], v["errno"]) for k, v in results.items()} == \
+        {k: (-1, "EIO") for k in results}, results
+
+
+def _syncs(vm: TestGuest) -> int:
+    out = vm.check(f"python3 -m guest.muse ctl --control {CTL} stats").stdout
+    ops: dict[str, dict[str, int]] = json.loads(out)["stats"]["ops"]
+    return ops.get("MUSE_SYNC", {}).get("requests", 0)
+
+
+def test_closing_a_writable_mtd_sends_sync(vm: TestGuest, muse: MuseServers) -> None:
+    dev = serve_with_control(muse)
+    before = _syncs(vm)
+    vm.check(f"python3 -c \"open('{dev}', 'r+b').close()\"")
+    vm.check(f"python3 -c \"open('{dev}', 'rb').close()\"")     # read-only: no sync
+    assert _syncs(vm) == before + 1
