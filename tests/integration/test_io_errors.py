@@ -57,3 +57,16 @@ def test_closing_a_writable_mtd_sends_sync(vm: TestGuest, muse: MuseServers) -> 
     vm.check(f"python3 -c \"open('{dev}', 'r+b').close()\"")
     vm.check(f"python3 -c \"open('{dev}', 'rb').close()\"")     # read-only: no sync
     assert _syncs(vm) == before + 1
+
+
+def test_io_larger_than_max_io_goes_in_chunks_to_the_right_places(vm: TestGuest,
+                                                                   muse: MuseServers) -> None:
+    """With max_read/max_write at 4 KiB, a 64 KiB write and read each take 16 requests;
+    every chunk must land at its own offset (a generated mutant that stopped advancing
+    the position survived every test that ran the loop)."""
+    dev = muse.start("--type nand --name chunks --size 4MiB --writesize 2048 --oobsize 64 "
+                     "--erasesize 128KiB --max-io 4KiB").mtd.dev
+    vm.check(f"head -c 65536 /dev/urandom > /tmp/chunks && "
+             f"dd if=/tmp/chunks of={dev} bs=65536 count=1 seek=1 2>/dev/null && "
+             f"dd if={dev} of=/tmp/back bs=65536 count=1 skip=1 2>/dev/null && "
+             "cmp /tmp/chunks /tmp/back")
