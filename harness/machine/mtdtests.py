@@ -89,20 +89,20 @@ def _ensure_deb_src() -> None:
     _apt("apt-get", "update", "-q", what="apt-get update")
 
 
-def mtd_tests_key() -> str:
-    return f"{guest_version().replace(':', '_')}-r{RECIPE}"
+def mtd_tests_key(version: str | None = None) -> str:
+    return f"{(version or guest_version()).replace(':', '_')}-r{RECIPE}"
 
 
 def build_mtd_tests() -> Path:
     """The staged tree (its TESTDIR holds the programs), built once per key."""
-    key = mtd_tests_key()
+    version = guest_version()
+    key = mtd_tests_key(version)
     folder = cache_dir("mtd-utils-tests") / key
     staged = folder / "stage"
     with file_lock(cache_dir("locks") / "mtd-utils-tests.lock",
                    busy="another process builds mtd-utils' tests: waiting"):
         if all((staged / TESTDIR.lstrip("/") / name).is_file() for name in EXPECTED):
             return staged
-        version = guest_version()
         log = folder / "build.log"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
