@@ -329,14 +329,35 @@ def cmd_rawserve(args: argparse.Namespace) -> None:
         else:                                                # ERASE, MARKBAD, SYNC
             reply = b""
         out = struct.pack("=IiQ", 16 + len(reply), 0, unique) + reply
+        nth = args.init_fail_nth if opcode == 8192 else 0
         try:
-            os.write(fd, out)
+            write_failing(fd, out, nth)
         except OSError as exc:
             emit(write_error=errname(exc.errno or 0))
             if opcode == 8192:
                 return
         if opcode == 8192:
             emit(init_accepted=True)
+
+
+def write_failing(fd: int, data: bytes, nth: int) -> None:
+    """write(2) with the nth fault-injection site of this thread failing (0: none);
+    tells whether the failure was used (the kernel processes MUSE_INIT's reply in
+    the writer's context)."""
+    if not nth:
+        os.write(fd, data)
+        return
+    fail = os.open("/proc/thread-self/fail-nth", os.O_RDWR)
+    try:
+        os.pwrite(fail, str(nth).encode(), 0)
+        try:
+            os.write(fd, data)
+        finally:
+            left = int(os.pread(fail, 32, 0) or b"0")
+            os.pwrite(fail, b"0", 0)
+            emit(fail_nth=nth, injected=left == 0)
+    finally:
+        os.close(fail)
 
 
 def set_make_it_fail(comm_prefix: str, value: str) -> None:
@@ -420,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bufsize", type=int, default=65536 + 4096)
     p.add_argument("--arm-kworkers", action="store_true",
                    help="let the next kworker slab allocation after MUSE_INIT fail")
+    p.add_argument("--init-fail-nth", type=int, default=0, metavar="N",
+                   help="fail the Nth fault-injection site of the MUSE_INIT reply's write")
     p.set_defaults(func=cmd_rawserve)
     args = parser.parse_args(argv)
     args.func(args)

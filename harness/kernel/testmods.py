@@ -1,7 +1,8 @@
 """The harness's own kernel modules (kernel/testmods/), built for each kernel.
 
 They are test aids, not part of the series: race_delay.ko holds one kernel
-path for a while so that a test can hit a race window deterministically.
+path for a while so that a test can hit a race window deterministically;
+mtd_oob_read.ko makes one in-band plus OOB read as an in-kernel MTD user does.
 Each build compiles them against its own build directory and installs them
 under lib/modules/<release>/extra/ of its modroot, where the guest's modprobe
 finds them.

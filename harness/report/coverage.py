@@ -22,7 +22,7 @@ import sys
 import tarfile
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,7 @@ class LineTests:
     ran: dict[int, list[str]]        # executable lines some test ran -> those tests, fastest
                                      # first (by the run's JUnit times)
     unrun: frozenset[int]            # executable lines no test ran
+    seconds: dict[str, float] = field(default_factory=dict)     # test -> its JUnit time
 
     @classmethod
     def load(cls, folder: Path, path: str) -> LineTests:
@@ -180,14 +181,24 @@ class LineTests:
         if entry is None or not ran:
             raise HarnessError(f"{folder}: the coverage run has no lines of {path}")
         unrun = frozenset(n for lines in entry["uncovered_by_function"].values() for n in lines)
-        return cls(ran, unrun)
+        return cls(ran, unrun, seconds)
 
-    def tests_for(self, line: int, lookback: int = 4) -> list[str] | None:
-        """The tests that run this line: [] when none does; None when neither it nor the
-        few lines above it (a statement spanning lines starts there) carry code."""
-        for number in range(line, max(line - lookback, 0) - 1, -1):
-            if number in self.ran:
-                return self.ran[number]
-            if number in self.unrun:
-                return []
+    def tests_for(self, line: int, reach: int = 4) -> list[str] | None:
+        """The tests that run this line: [] when none does; None when no line near it
+        carries code. A line without code of its own (a statement the compiler folded
+        into a neighbour, or one spanning lines) takes the tests of the nearest code
+        line above and of the nearest below, fastest first."""
+        if line in self.ran or line in self.unrun:
+            return self.ran.get(line, [])
+        above = self._nearest(range(line - 1, max(line - reach, 1) - 1, -1))
+        below = self._nearest(range(line + 1, line + reach + 1))
+        if above is None and below is None:
+            return None
+        union = dict.fromkeys([*(above or []), *(below or [])])
+        return sorted(union, key=lambda name: self.seconds.get(name, 1e9))
+
+    def _nearest(self, numbers: range) -> list[str] | None:
+        for number in numbers:
+            if number in self.ran or number in self.unrun:
+                return self.ran.get(number, [])
         return None

@@ -184,6 +184,15 @@ def test_data_and_oob_errno(vm: TestGuest, muse: MuseServers) -> None:
     assert both["ret"] == 0 or both["errno"] == "EOPNOTSUPP", both
 
 
+def test_raw_oob_read_gets_the_oob_area(vm: TestGuest, muse: MuseServers) -> None:
+    """MTD_OPS_RAW on OOB alone is an OOB request marked raw; a generated mutant that
+    sent it without the OOB flags passed every test."""
+    dev = serve_with_control(muse)
+    assert probe(vm, f"memwrite {dev} --off 4096 --ooblen 64") == {"ret": 0, "errno": None}
+    raw = probe(vm, f"memread {dev} --off 4096 --ooblen 64 --mode 2")    # MTD_OPS_RAW
+    assert raw == {"ret": 0, "errno": None, "data_ok": True, "oob_ok": True}, raw
+
+
 def test_data_and_oob_in_one_op(vm: TestGuest, muse: MuseServers) -> None:
     dev = serve_with_control(muse)
     wrote = probe(vm, f"memwrite {dev} --off 4096 --len 2048 --ooblen 64")
@@ -385,6 +394,38 @@ def test_open_alloc_failure(vm: TestGuest) -> None:
     wrong = [a for a in attempts if a["ret"] < 0 and a["errno"] != "ENOMEM"]
     assert not wrong, f"open(/dev/muse) failed other than with ENOMEM: {wrong}"
     assert attempts[-1]["ret"] >= 0, attempts[-1]
+
+
+@pytest.mark.flavour("debug")
+@pytest.mark.usefixtures("faults")
+def test_init_reply_alloc_failure(vm: TestGuest) -> None:
+    """The allocations of MUSE_INIT's reply (the mtdparts string, the name), each failed in
+    turn in the server's write: the connection is aborted and nothing registers. Until a
+    run where no failure was injected, which must register the partitions. A generated
+    mutant that lost one -ENOMEM registered the MTD without its partitions."""
+    params = [*NAND_INIT, "PARTSCMDLINE=1M(ia),-(ib)"]
+    refused = []
+    for nth in range(1, 21):
+        server = rawserve(vm, [f"NAME=initfail{nth}", *params], f"--init-fail-nth {nth}")
+        server.expect(r'"fail_nth"', timeout=60)
+        injected = next(line["injected"] for line in json_lines(server.text())
+                        if "fail_nth" in line)
+        if not injected:
+            wait_names(vm, server, ["ia", "ib"], timeout=60)
+            vm.check(f"kill -TERM {server.pid}")
+            server.wait(60)
+            break
+        deadline = time.monotonic() + 30
+        while server.running():
+            assert time.monotonic() < deadline, (
+                f"allocation {nth} of the INIT reply failed, yet the connection lives on "
+                f"(MTDs: {mtd_names(vm)}):\n{server.text()}")
+            time.sleep(0.5)
+        assert mtd_names(vm) == [], f"allocation {nth} failed, yet MTDs registered"
+        refused.append(nth)
+    else:
+        pytest.fail("20 injected failures and the INIT reply still allocates")
+    assert refused, "no allocation of the INIT reply could be failed: nothing was shown"
 
 
 @pytest.mark.flavour("debug")

@@ -6,11 +6,17 @@ reply shorter than the request fails it with -EIO (MTD has no short I/O).
 Generated mutants that survived the suite added the rest: a reply whose len
 claims more than its data, a reply of length 0, and the SYNC request that
 closing a writable /dev/mtdN sends (mtdchar_close() calls mtd_sync()).
+
+An operation with in-band and OOB data is two requests, and how their errors
+combine is what an in-kernel MTD user gets back from mtd_read_oob(). MEMREAD
+hides it (it loops over each part and rebuilds its result from the ECC
+counters), so kernel/testmods/mtd_oob_read.ko makes that call itself.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 
 from harness.pytest.testguest import TestGuest
 
@@ -70,3 +76,56 @@ def test_io_larger_than_max_io_goes_in_chunks_to_the_right_places(vm: TestGuest,
              f"dd if=/tmp/chunks of={dev} bs=65536 count=1 seek=1 2>/dev/null && "
              f"dd if={dev} of=/tmp/back bs=65536 count=1 skip=1 2>/dev/null && "
              "cmp /tmp/chunks /tmp/back")
+
+
+# -- in-band and OOB in one mtd_read_oob() ---------------------------------------------------
+DATA_CRC = zlib.crc32(bytes((i * 13 + 1) & 0xFF for i in range(2048)))   # bugprobe memwrite
+OOB_CRC = zlib.crc32(bytes((0xA0 + i) & 0xFF for i in range(64)))
+
+
+def _reads(vm: TestGuest) -> int:
+    out = vm.check(f"python3 -m guest.muse ctl --control {CTL} stats").stdout
+    ops: dict[str, dict[str, int]] = json.loads(out)["stats"]["ops"]
+    return ops.get("MUSE_READ", {}).get("requests", 0)
+
+
+def kernel_read_oob(vm: TestGuest, dev: str, off: int, rules: list[str]) -> tuple[object, ...]:
+    """Arm rules, make one mtd_read_oob() of a page and its 64 OOB bytes in the kernel:
+    (return value, both parts delivered intact, read requests the server got)."""
+    vm.check(f"python3 -m guest.muse ctl --control {CTL} hostile off")
+    for rule in rules:
+        hostile(vm, rule)
+    before = _reads(vm)
+    vm.check(f"modprobe mtd_oob_read dev={dev.removeprefix('/dev/mtd')} offs={off}", timeout=120)
+    try:
+        out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
+                       "grep -H . ret retlen oobretlen data_crc oob_crc").stdout
+    finally:
+        vm.check("rmmod mtd_oob_read")
+    got = {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+    intact = (got["retlen"], got["oobretlen"], got["data_crc"], got["oob_crc"]) == \
+        (2048, 64, DATA_CRC, OOB_CRC)
+    return got["ret"], intact, _reads(vm) - before
+
+
+def test_data_and_oob_errors_combine_for_an_in_kernel_reader(vm: TestGuest,
+                                                              muse: MuseServers) -> None:
+    """Each part's soft error, as muse_do_io() must combine them: a hard error in the
+    data ends the call before the OOB request; -EBADMSG beats -EUCLEAN; an -EUCLEAN of
+    either part survives a clean other part. Generated mutants that read only one part,
+    or let the OOB part's status replace the data part's, passed every MEMREAD test."""
+    dev = serve_with_control(muse)
+    cases = {
+        "clean": ([], (0, True, 2)),
+        "data EBADMSG, OOB EUCLEAN": (["soft-error:-74,op=read",
+                                       "soft-error:-117,op=read,nth=2"], (-74, True, 2)),
+        "data EUCLEAN, OOB clean": (["soft-error:-117,op=read"], (-117, True, 2)),
+        "data clean, OOB EUCLEAN": (["soft-error:-117,op=read,nth=2"], (-117, True, 2)),
+        "data EIO": (["soft-error:-5,op=read"], (-5, False, 1)),
+    }
+    for page, case in enumerate(cases, start=1):
+        wrote = probe(vm, f"memwrite {dev} --off {page * 2048} --len 2048 --ooblen 64")
+        assert wrote == {"ret": 0, "errno": None}, (case, wrote)
+    got = {case: kernel_read_oob(vm, dev, page * 2048, rules)
+           for page, (case, (rules, _)) in enumerate(cases.items(), start=1)}
+    assert got == {case: want for case, (_, want) in cases.items()}

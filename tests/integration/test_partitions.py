@@ -84,11 +84,15 @@ def test_read_only_partition_refuses_writes(vm: TestGuest, muse: MuseServers) ->
     assert not refused.ok, refused.describe()
 
 
-def test_sixty_four_partitions_register(vm: TestGuest, muse: MuseServers) -> None:
+@pytest.mark.parametrize("first", ["128k", "128k(a,b)"], ids=["unnamed", "comma-in-name"])
+def test_sixty_four_partitions_register(vm: TestGuest, muse: MuseServers, first: str) -> None:
     """The most MUSE takes (fix 0123 bounds cmdlinepart's recursion; a 65th is refused,
-    test_geometry.py)."""
-    server = muse.start(f"{NAND} --name many --parts '{'128k,' * 63}-'")
-    assert [m.name for m in server.mtds] == [f"Partition_{i:03d}" for i in range(64)]
+    test_geometry.py). A name is taken verbatim up to ')': its commas separate nothing,
+    and MUSE's count of the partitions must not count them."""
+    server = muse.start(f"{NAND} --name many --parts '{first},{'128k,' * 62}-'")
+    first_name = first.partition("(")[2].rstrip(")") or "Partition_000"
+    assert [m.name for m in server.mtds] == \
+        [first_name, *(f"Partition_{i:03d}" for i in range(1, 64))]
 
 
 MALFORMED = [

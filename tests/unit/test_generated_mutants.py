@@ -81,7 +81,10 @@ def test_each_mutant_gets_the_tests_that_run_its_line(tmp_path: Path) -> None:
     assert at(10) == ["x.py::a"]                   # capped at max_tests, first file first
     assert at(12) == ["x.py::a"]                   # a continuation line: its statement's
     assert at(15) == []                            # no test runs it: survives unrun
-    assert at(16) == []
+    assert at(14) == ["x.py::a"]                   # folded into 10 or 15: 10's tests
+    assert at(16) == ["x.py::a"]                   # into 15 or 20 (gcov puts a statement
+                                                   # on the line its code merged with)
+    assert at(17) == ["x.py::a"]
     assert at(40) == list(gm.DEFAULT_TESTS)        # no code near: the default checks
     assert gm.tests_for(replace(mutant, line=20), request, None) == list(gm.DEFAULT_TESTS)
 
