@@ -16,6 +16,10 @@ product's four checks (DEFAULT_TESTS) judge every mutant.
                 not run
   not run       the run's --budget was spent before its turn
 
+With --update, an earlier run's generated.json is the base: the mutants judged
+now (--only) replace their rows, and mutants argued equivalent since are marked
+so, giving the sample's score after survivor work.
+
 reports/mutants/generated.json holds every verdict; survivors' patches stay
 in reports/mutants/.
 """
@@ -69,6 +73,8 @@ class GenerateRequest:
     coverage: Path | None = None        # a coverage run's coverage/ folder: tests per line
     max_tests: int = 8                  # with coverage: the most tests judging one mutant
     budget: float | None = None         # seconds: no mutant starts after; the rest "not run"
+    update: Path | None = None          # an earlier run's generated.json: its verdicts stand
+                                        # except for the mutants judged now
 
 
 @dataclass
@@ -173,6 +179,34 @@ def judge(mutant: Mutant, lines: list[str], request: GenerateRequest,
     return verdict("survived")
 
 
+def merged(earlier: Path, now: list[GeneratedVerdict], argued: dict[str, str],
+           seed: int) -> tuple[list[GeneratedVerdict], int]:
+    """An earlier run's verdicts with those judged now put in their place, and the
+    mutants argued equivalent since then marked so: the sample's score after survivor
+    work, each verdict still naming how it was reached."""
+    try:
+        data = json.loads(earlier.read_text())
+        rows = [GeneratedVerdict(**row) for row in data["mutants"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"--update {earlier}: not a generated.json of mutate "
+                           f"--generate ({exc})") from None
+    if data.get("seed") != seed:
+        raise HarnessError(f"--update {earlier}: its sample has seed {data.get('seed')}, "
+                           f"this run {seed}")
+    fresh = {v.id: v for v in now}
+    missing = sorted(set(fresh) - {row.id for row in rows})
+    if missing:
+        raise HarnessError(f"--update {earlier}: its sample has no {', '.join(missing)}")
+    out = []
+    for row in rows:
+        if row.id in fresh:
+            row = fresh[row.id]
+        elif row.id in argued and row.verdict in ("survived", "timeout"):
+            row = replace(row, verdict="equivalent", note=argued[row.id])
+        out.append(row)
+    return out, len(rows)
+
+
 def run_generated(request: GenerateRequest) -> dict[str, object]:
     lines = tip_lines(request.kernel)
     every = generate(lines)
@@ -205,6 +239,9 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
             f"({len(tests)} tests)")
         verdicts.append(judge(mutant, lines, request, tests))
         say(f"  {verdicts[-1].verdict} in {verdicts[-1].seconds:.0f} s")
+    sample_size = len(chosen)
+    if request.update is not None:
+        verdicts, sample_size = merged(request.update, verdicts, argued, request.seed)
     counts = {kind: sum(1 for v in verdicts if v.verdict == kind)
               for kind in ("killed", "survived", "timeout", "not compiled", "equivalent",
                      "not run")}
@@ -212,7 +249,9 @@ def run_generated(request: GenerateRequest) -> dict[str, object]:
     ran = [v.seconds for v in verdicts if v.verdict not in ("equivalent", "not run")]
     data: dict[str, object] = {
         "file": TARGET, "base": request.kernel.base, "seed": request.seed,
-        "generated": len(every), "sample": len(chosen), "counts": counts,
+        "generated": len(every), "sample": sample_size, "counts": counts,
+        "updated": str(request.update) if request.update else None,
+        "judged_now": [v.id for v in verdicts if v.id in {m.id for m in chosen}],
         "score": round(counts["killed"] / judged, 3) if judged else None,
         "median_seconds": statistics.median(ran) if ran else None,
         "total_seconds": round(time.monotonic() - started, 1),

@@ -123,7 +123,8 @@ def _generated(args: argparse.Namespace, kernel: BuildRequest) -> int:
         tests=tests, timeout=args.timeout,
         coverage=_coverage_folder(args.coverage) if args.coverage else None,
         max_tests=args.max_tests, budget=args.budget,
-        only=tuple(i for i in (args.only or "").split(",") if i)))
+        only=tuple(i for i in (args.only or "").split(",") if i),
+        update=args.update.resolve() if args.update else None))
     counts = data["counts"]
     assert isinstance(counts, dict)
     print(f"{data['sample']} of {data['generated']} mutants (seed {data['seed']}): "
@@ -162,6 +163,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--only", metavar="ID[,ID...]",
                    help="with --generate: only these mutants of the sample (re-judge survivors, "
                         "e.g. with --flavour debug or new --tests)")
+    p.add_argument("--update", type=Path, metavar="GENERATED_JSON",
+                   help="with --generate: an earlier run's reports/mutants/generated.json; "
+                        "the mutants judged now replace its verdicts, and the score is the "
+                        "whole sample's")
     p.add_argument("--budget", type=float,
                    help="with --generate: seconds after which no mutant starts (the rest "
                         "are recorded as not run)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -106,3 +106,24 @@ def test_a_coverage_folder_without_the_file_is_refused(tmp_path: Path) -> None:
     _coverage(tmp_path / "coverage")
     with pytest.raises(HarnessError, match=r"no lines of fs/fuse/other\.c"):
         LineTests.load(tmp_path / "coverage", "fs/fuse/other.c")
+
+
+def test_update_puts_rejudged_verdicts_and_new_equivalents_in_place(tmp_path: Path) -> None:
+    def row(ident: str, verdict: str) -> gm.GeneratedVerdict:
+        return gm.GeneratedVerdict(ident, "delete", 1, "d", verdict, 1.0, [])
+    earlier = tmp_path / "generated.json"
+    earlier.write_text(json.dumps({"seed": 3, "mutants": [
+        asdict(row("a", "killed")), asdict(row("b", "survived")),
+        asdict(row("c", "survived")), asdict(row("d", "not compiled"))]}))
+    out, size = gm.merged(earlier, [row("b", "killed")], {"c": "dead store", "a": "x"}, 3)
+    assert size == 4
+    assert [(v.id, v.verdict) for v in out] == [
+        ("a", "killed"), ("b", "killed"), ("c", "equivalent"), ("d", "not compiled")]
+    assert out[2].note == "dead store"
+    with pytest.raises(HarnessError, match="seed 3, this run 1"):
+        gm.merged(earlier, [], {}, 1)
+    with pytest.raises(HarnessError, match="has no zz"):
+        gm.merged(earlier, [row("zz", "killed")], {}, 3)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(HarnessError, match=r"not a generated\.json"):
+        gm.merged(tmp_path / "bad.json", [], {}, 3)
