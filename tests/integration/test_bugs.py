@@ -219,6 +219,15 @@ def test_init_bad_geometry(vm: TestGuest, args: str) -> None:
     assert not mtd_names(vm)
 
 
+@pytest.mark.parametrize(("param", "verdict"), [("VERBOSE", "registered"), ("SIZE", "exit 3")],
+                         ids=["unknown", "number"])
+def test_init_bare_key(vm: TestGuest, param: str, verdict: str) -> None:
+    """A MUSE_INIT key without '=' has the empty value (fuse_kv_parse_one()): an unknown
+    one is ignored like any unknown key, a number's is no number."""
+    got, output = registration(vm, f"{NAND} --unchecked --init-param {param}")
+    assert got == verdict, output
+
+
 @pytest.mark.parametrize("name", ["a:b;c", "muse(x"])
 def test_init_name_breaks_parts(vm: TestGuest, name: str) -> None:
     verdict, output = registration(vm, f"{NAND} --unchecked --name {quote(name)} "

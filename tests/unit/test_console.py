@@ -52,6 +52,9 @@ EXPECTED: dict[str, list[tuple[Kind, str]]] = {
         (Kind.UBSAN, "UBSAN: shift-out-of-bounds in fs/fuse/muse.c:412:23"),
         (Kind.UBSAN, "UBSAN: array-index-out-of-bounds in drivers/misc/lkdtm/bugs.c:342:16"),
     ],
+    "kcsan_data_race.log": [    # the kcsan flavour's boot, 6.12 under TCG
+        (Kind.KCSAN, "BUG: KCSAN: data-race in lapic_cal_handler / setup_boot_APIC_clock"),
+    ],
     "panic_sysrq.log": [
         (Kind.PANIC, "Kernel panic - not syncing: sysrq triggered crash"),
     ],
