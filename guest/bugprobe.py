@@ -340,6 +340,34 @@ def cmd_rawserve(args: argparse.Namespace) -> None:
             emit(init_accepted=True)
 
 
+def cmd_init_refusals(args: argparse.Namespace) -> None:
+    """args.count connections, each refused at MUSE_INIT (a reply of FUSE major 99);
+    the free pages (page cache dropped) before and after them."""
+    def free_pages() -> int:
+        time.sleep(1)                    # what the last connections free goes in RCU
+        with open("/proc/sys/vm/drop_caches", "w") as drop:
+            drop.write("3")
+        with open("/proc/vmstat") as vmstat:
+            return next(int(line.split()[1]) for line in vmstat
+                        if line.startswith("nr_free_pages "))
+
+    def refused() -> None:
+        fd = os.open("/dev/muse", os.O_RDWR)
+        try:
+            _, _, unique = struct.unpack_from("=IIQ", os.read(fd, args.bufsize))
+            reply = struct.pack("=IIII", 99, 34, 65536, 65536)
+            os.write(fd, struct.pack("=IiQ", 16 + len(reply), 0, unique) + reply)
+        finally:
+            os.close(fd)
+    for _ in range(args.warmup):
+        refused()
+    before = free_pages()
+    for _ in range(args.count):
+        refused()
+    after = free_pages()
+    emit(count=args.count, before=before, after=after, lost=before - after)
+
+
 def write_failing(fd: int, data: bytes, nth: int) -> None:
     """write(2) with the nth fault-injection site of this thread failing (0: none);
     tells whether the failure was used (the kernel processes MUSE_INIT's reply in
@@ -434,6 +462,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--opens", type=int, default=200)
     p.add_argument("--children", type=int, default=40)
     p.set_defaults(func=cmd_userns_refs)
+    p = sub.add_parser("init-refusals")
+    p.add_argument("--count", type=int, default=2000)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--bufsize", type=int, default=65536 + 4096)
+    p.set_defaults(func=cmd_init_refusals)
     p = sub.add_parser("rawserve")
     p.add_argument("--param", action="append", default=[], help="KEY=VALUE of MUSE_INIT")
     p.add_argument("--max-read", type=int, default=65536)
