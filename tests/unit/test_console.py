@@ -55,6 +55,9 @@ EXPECTED: dict[str, list[tuple[Kind, str]]] = {
     "kcsan_data_race.log": [    # the kcsan flavour's boot, 6.12 under TCG
         (Kind.KCSAN, "BUG: KCSAN: data-race in lapic_cal_handler / setup_boot_APIC_clock"),
     ],
+    "kcsan_muse_ecc_stats.log": [    # two readers of one MUSE MTD, kcsan flavour
+        (Kind.KCSAN, "BUG: KCSAN: data-race in muse_do_io_part [muse] / muse_do_io_part [muse]"),
+    ],
     "panic_sysrq.log": [
         (Kind.PANIC, "Kernel panic - not syncing: sysrq triggered crash"),
     ],
