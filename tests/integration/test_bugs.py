@@ -16,7 +16,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -228,12 +228,17 @@ def test_init_bare_key(vm: TestGuest, param: str, verdict: str) -> None:
     assert got == verdict, output
 
 
-def test_refused_init_replies_leave_no_pages_behind(vm: TestGuest) -> None:
+def test_refused_init_replies_leave_no_pages_behind(vm: TestGuest,
+                                                    record: Callable[[str, object], None]
+                                                    ) -> None:
     """Each connection allocates a page for MUSE_INIT's reply; a refused reply must free
     it too. kmemleak does not track the page allocator, so count free pages: 2000
-    refusals that each kept a page would take 8 MiB."""
+    refusals that each kept a page would take 2000 pages. Slab and per-CPU lists move
+    a few hundred either way (about 400 seen), hence half the count as the bound."""
     out = probe(vm, "init-refusals --count 2000", timeout=600)
-    assert out["lost"] < 500, f"{out['count']} refused INIT replies kept {out['lost']} pages"
+    record("pages_lost", out["lost"])
+    assert out["lost"] < out["count"] // 2, \
+        f"{out['count']} refused INIT replies kept {out['lost']} pages"
 
 
 @pytest.mark.parametrize("name", ["a:b;c", "muse(x"])
