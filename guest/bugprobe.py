@@ -348,8 +348,12 @@ def cmd_init_refusals(args: argparse.Namespace) -> None:
         with open("/proc/sys/vm/drop_caches", "w") as drop:
             drop.write("3")
         with open("/proc/vmstat") as vmstat:
-            return next(int(line.split()[1]) for line in vmstat
+            free = next(int(line.split()[1]) for line in vmstat
                         if line.startswith("nr_free_pages "))
+        # Pages freed to the per-CPU lists are free but not in nr_free_pages.
+        with open("/proc/zoneinfo") as zoneinfo:
+            return free + sum(int(line.split()[1]) for line in zoneinfo
+                              if line.split()[:1] == ["count:"])
 
     def refused() -> None:
         fd = os.open("/dev/muse", os.O_RDWR)
