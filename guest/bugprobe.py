@@ -179,6 +179,13 @@ def cmd_uevents(args: argparse.Namespace) -> None:
 
 
 # -- fault injection -----------------------------------------------------------------------
+def fail_nth_used(fd: int) -> bool:
+    """Whether the failure armed in fd (/proc/thread-self/fail-nth) was used; disarms it."""
+    left = int(os.pread(fd, 32, 0) or b"0")
+    os.pwrite(fd, b"0", 0)
+    return left == 0
+
+
 def fail_nth_sweep(action: Callable[[], dict[str, Any]], limit: int) -> None:
     """Run action with the Nth fault-injection site failing, N = 1, 2, ... until a run
     passes all its sites without the failure being used (or limit)."""
@@ -186,11 +193,9 @@ def fail_nth_sweep(action: Callable[[], dict[str, Any]], limit: int) -> None:
     for nth in range(1, limit + 1):
         os.pwrite(fd, str(nth).encode(), 0)
         out = action()
-        left = int(os.pread(fd, 32, 0) or b"0")
-        os.pwrite(fd, b"0", 0)
-        out.update(nth=nth, injected=left == 0)
+        out.update(nth=nth, injected=fail_nth_used(fd))
         emit(**out)
-        if left:
+        if not out["injected"]:
             return
     emit(nth=limit, limit_reached=True)
 
@@ -385,9 +390,7 @@ def write_failing(fd: int, data: bytes, nth: int) -> None:
         try:
             os.write(fd, data)
         finally:
-            left = int(os.pread(fail, 32, 0) or b"0")
-            os.pwrite(fail, b"0", 0)
-            emit(fail_nth=nth, injected=left == 0)
+            emit(fail_nth=nth, injected=fail_nth_used(fail))
     finally:
         os.close(fail)
 

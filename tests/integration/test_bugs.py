@@ -91,10 +91,12 @@ def mtd_table(vm: TestGuest) -> list[tuple[int, str]]:
     return [(m.index, m.name) for m in contract.proc_mtd(vm.check("cat /proc/mtd").stdout)]
 
 
-def rawserve(vm: TestGuest, params: list[str], extra: str = "") -> GuestProcess:
-    """bugprobe's minimal server, answering MUSE_INIT with params (KEY=VALUE)."""
+def rawserve(vm: TestGuest, params: list[str], extra: str = "",
+             under: str = "") -> GuestProcess:
+    """bugprobe's minimal server, answering MUSE_INIT with params (KEY=VALUE); under is
+    a command prefix to run it with (e.g. unshare)."""
     args = " ".join(f"--param {quote(p)}" for p in params)
-    return vm.spawn(f"exec {PROBE} rawserve {args} {extra}")
+    return vm.spawn(f"exec {under} {PROBE} rawserve {args} {extra}")
 
 
 def wait_names(vm: TestGuest, server: GuestProcess, names: list[str],
@@ -579,9 +581,8 @@ def test_a_finished_connection_frees_its_pid_namespace(vm: TestGuest) -> None:
     try:
         for round_ in range(4):
             name = f"nsleak{round_}"
-            server = vm.spawn(f"exec unshare --pid --fork --kill-child {PROBE} rawserve "
-                              + " ".join(f"--param {quote(p)}" for p in [f"NAME={name}",
-                                                                        *NAND_INIT]))
+            server = rawserve(vm, [f"NAME={name}", *NAND_INIT],
+                              under="unshare --pid --fork --kill-child")
             index = wait_names(vm, server, [name], timeout=60)[name]
             vm.check(f"dd if=/dev/mtd{index} of=/dev/null bs=2048 count=1 2>/dev/null")
             # The server is its namespace's init: from outside, only SIGKILL reaches it.

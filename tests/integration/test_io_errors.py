@@ -51,18 +51,19 @@ def test_a_short_reply_is_an_io_error(vm: TestGuest, muse: MuseServers) -> None:
         {k: (-1, "EIO") for k in results}, results
 
 
-def _syncs(vm: TestGuest) -> int:
+def _requests(vm: TestGuest, op: str) -> int:
+    """How many requests of op (MUSE_READ, MUSE_SYNC, ...) the server has had."""
     out = vm.check(f"python3 -m guest.muse ctl --control {CTL} stats").stdout
     ops: dict[str, dict[str, int]] = json.loads(out)["stats"]["ops"]
-    return ops.get("MUSE_SYNC", {}).get("requests", 0)
+    return ops.get(op, {}).get("requests", 0)
 
 
 def test_closing_a_writable_mtd_sends_sync(vm: TestGuest, muse: MuseServers) -> None:
     dev = serve_with_control(muse)
-    before = _syncs(vm)
+    before = _requests(vm, "MUSE_SYNC")
     vm.check(f"python3 -c \"open('{dev}', 'r+b').close()\"")
     vm.check(f"python3 -c \"open('{dev}', 'rb').close()\"")     # read-only: no sync
-    assert _syncs(vm) == before + 1
+    assert _requests(vm, "MUSE_SYNC") == before + 1
 
 
 def test_io_larger_than_max_io_goes_in_chunks_to_the_right_places(vm: TestGuest,
@@ -83,19 +84,13 @@ DATA_CRC = zlib.crc32(bytes((i * 13 + 1) & 0xFF for i in range(2048)))   # bugpr
 OOB_CRC = zlib.crc32(bytes((0xA0 + i) & 0xFF for i in range(64)))
 
 
-def _reads(vm: TestGuest) -> int:
-    out = vm.check(f"python3 -m guest.muse ctl --control {CTL} stats").stdout
-    ops: dict[str, dict[str, int]] = json.loads(out)["stats"]["ops"]
-    return ops.get("MUSE_READ", {}).get("requests", 0)
-
-
 def kernel_read_oob(vm: TestGuest, dev: str, off: int, rules: list[str]) -> tuple[object, ...]:
     """Arm rules, make one mtd_read_oob() of a page and its 64 OOB bytes in the kernel:
     (return value, both parts delivered intact, read requests the server got)."""
     vm.check(f"python3 -m guest.muse ctl --control {CTL} hostile off")
     for rule in rules:
         hostile(vm, rule)
-    before = _reads(vm)
+    before = _requests(vm, "MUSE_READ")
     vm.check(f"modprobe mtd_oob_read dev={dev.removeprefix('/dev/mtd')} offs={off}", timeout=120)
     try:
         out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
@@ -105,7 +100,7 @@ def kernel_read_oob(vm: TestGuest, dev: str, off: int, rules: list[str]) -> tupl
     got = {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
     intact = (got["retlen"], got["oobretlen"], got["data_crc"], got["oob_crc"]) == \
         (2048, 64, DATA_CRC, OOB_CRC)
-    return got["ret"], intact, _reads(vm) - before
+    return got["ret"], intact, _requests(vm, "MUSE_READ") - before
 
 
 def test_data_and_oob_errors_combine_for_an_in_kernel_reader(vm: TestGuest,
