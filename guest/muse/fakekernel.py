@@ -55,6 +55,7 @@ class FakeKernel:
         self.sock = sock
         self.sock.settimeout(timeout)
         self._unique = 0
+        self.bitflips = (0, 0)      # (max_bitflips, corrected) of the last read reply
 
     def next_unique(self) -> int:
         # The kernel steps uniques by 2; the low bit marks interrupts.
@@ -104,9 +105,10 @@ class FakeKernel:
         return InitReply(major, minor, max_read, max_write, p.decode_init_info(info), info)
 
     def read(self, addr: int, length: int, flags: int = p.IO_INBAND) -> tuple[bytes, int]:
-        """(data, soft_error as a negative errno)."""
+        """(data, soft_error as a negative errno); bitflips keeps the reply's counts."""
         payload = self.call(p.Opcode.MUSE_READ, p.IO_IN.pack(addr, length, flags, 0))
-        got, soft, _ = p.IO_OUT.unpack_from(payload)
+        got, soft, worst, total = p.READ_OUT.unpack_from(payload)
+        self.bitflips = (worst, total)
         data = payload[p.IO_OUT.size :]
         if got != length or len(data) != length:
             raise AssertionError(f"short read: len {got}, {len(data)} bytes for {length}")

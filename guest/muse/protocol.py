@@ -14,6 +14,9 @@ from collections.abc import Mapping
 FUSE_KERNEL_VERSION = 7
 # Team decision for the port: the kernel offers 7.34, muse.c wants >= 34 back.
 MUSE_MINOR = 34
+# The harness's extension (kernel/series/*/0201-0202): a kernel offering 7.35 takes
+# ECCSTRENGTH/ECCSTEPSIZE in MUSE_INIT and bit-flip counts in the read reply.
+MUSE_ECC_MINOR = 35
 MUSE_INIT_INFO_MAX = 4096
 FUSE_MIN_READ_BUFFER = 8192
 
@@ -46,6 +49,8 @@ INIT_OUT = struct.Struct("=IIII")  # major, minor, max_read, max_write
 ERASE_IN = struct.Struct("=QQ")  # addr, len
 IO_IN = struct.Struct("=QQII")  # addr, len, flags, padding (read and write)
 IO_OUT = struct.Struct("=QII")  # len, soft_error (negative errno as u32), padding
+# 7.35's read reply: the padding holds max_bitflips (worst ECC step) and corrected (all).
+READ_OUT = struct.Struct("=QIHH")
 ADDR_IN = struct.Struct("=Q")  # markbad, isbad
 ISBAD_OUT = struct.Struct("=II")  # result, padding
 INTERRUPT_IN = struct.Struct("=Q")  # unique of the interrupted request

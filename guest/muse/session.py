@@ -101,6 +101,7 @@ class Session:
         self.hostile = hostile
         self.initialized = False
         self.kernel_version: tuple[int, int] | None = None
+        self.minor = p.MUSE_MINOR          # the MUSE ABI agreed in MUSE_INIT
         self.protocol_error = ""
         self.power_cut: PowerCut | None = None
         self._reason: StopReason | None = None
@@ -292,12 +293,17 @@ class Session:
             return
         if self.initialized:
             raise OpError(errno.EINVAL, "MUSE_INIT after the connection was initialised")
-        log.debug("kernel offers FUSE %d.%d, answering %d.%d", major, minor, 7, p.MUSE_MINOR)
+        # 7.35 (the harness's extension) only with a kernel that offers it.
+        self.minor = p.MUSE_ECC_MINOR if minor >= p.MUSE_ECC_MINOR else p.MUSE_MINOR
+        log.debug("kernel offers FUSE %d.%d, answering %d.%d", major, minor, 7, self.minor)
 
         def default_payload() -> bytes:
-            info = p.encode_init_info(self.geometry.init_params())
-            out = p.INIT_OUT.pack(p.FUSE_KERNEL_VERSION, p.MUSE_MINOR, self.max_io, self.max_io)
-            return out + info
+            params = self.geometry.init_params()
+            ecc = self.device.ecc_geometry
+            if ecc is not None and self.minor >= p.MUSE_ECC_MINOR:
+                params["ECCSTRENGTH"], params["ECCSTEPSIZE"] = ecc
+            out = p.INIT_OUT.pack(p.FUSE_KERNEL_VERSION, self.minor, self.max_io, self.max_io)
+            return out + p.encode_init_info(params)
 
         self.initialized = True
         if self.hostile is not None:
@@ -331,7 +337,12 @@ class Session:
                 return
         soft = self.device.read(addr, flags, self._rep_view[_IO_REPLY:end])
         p.OUT_HEADER.pack_into(self._rep, 0, end, 0, unique)
-        p.IO_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), 0)
+        if soft == -errno.EUCLEAN and self.minor >= p.MUSE_ECC_MINOR:
+            worst, total = self.device.last_bitflips
+            p.READ_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), worst,
+                                 min(total, 0xFFFF))
+        else:
+            p.IO_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), 0)
         self.stats.bytes["read" if flags & p.IO_INBAND else "oob_read"] += length
         if soft:
             self.stats.soft_errors["read"] += 1

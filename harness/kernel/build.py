@@ -192,8 +192,9 @@ def series_of(request: BuildRequest) -> Series:
             raise SeriesError(f"--upto {request.upto}: the series has "
                               f"{len(series.patches)} patches")
         kept = series.patches[:request.upto]
-        fixes = max(0, series.fixes - (len(series.patches) - request.upto))
-        series = Series(series.base, kept, fixes)
+        dropped = len(series.patches) - request.upto
+        series = Series(series.base, kept, max(0, series.fixes - dropped),
+                        max(0, series.extensions - dropped))
     return series
 
 

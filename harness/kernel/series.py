@@ -22,6 +22,8 @@ from harness.paths import SERIES_DIR, cache_dir
 from harness.proc import say
 
 FIXES_MARKER = re.compile(r"^#\s*-+\s*fixes\s*-+\s*$", re.I)
+# After the fixes: patches that extend the MUSE protocol rather than fix a bug of v3.
+EXTENSIONS_MARKER = re.compile(r"^#\s*-+\s*extensions\s*-+\s*$", re.I)
 # A patch's subject, folded over continuation lines, without its [PATCH n/m] tag.
 SUBJECT = re.compile(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)", re.M)
 GIT_ID = ["-c", "user.name=muse-harness", "-c", "user.email=harness@muse-harness.invalid",
@@ -32,7 +34,8 @@ GIT_ID = ["-c", "user.name=muse-harness", "-c", "user.email=harness@muse-harness
 class Series:
     base: str
     patches: tuple[Path, ...]
-    fixes: int            # how many of the patches (at the end) are fix patches
+    fixes: int            # how many of the patches (at the end) are ours: fixes, extensions
+    extensions: int = 0   # how many of those (at the very end) are extensions, not fixes
 
     def chain_id(self) -> str:
         """Identifies the exact patch contents, in order."""
@@ -58,15 +61,22 @@ def read_series(base: str, as_posted: bool = False) -> Series:
 
 
 def _parse(base: str, directory: Path, as_posted: bool) -> Series:
-    """A series file: patch names in order, fix patches after the fixes marker."""
+    """A series file: patch names in order, fix patches after the fixes marker and
+    extensions after the extensions marker (which must follow it)."""
     series_file = directory / "series"
     patches: list[Path] = []
-    fixes = 0
-    in_fixes = False
+    fixes = extensions = 0
+    in_fixes = in_extensions = False
     for number, raw in enumerate(series_file.read_text().splitlines(), 1):
         line = raw.strip()
         if FIXES_MARKER.match(line):
             in_fixes = True
+            continue
+        if EXTENSIONS_MARKER.match(line):
+            if not in_fixes:
+                raise SeriesError(f"{series_file}:{number}: the extensions marker must "
+                                  "follow the fixes marker")
+            in_extensions = True
             continue
         if not line or line.startswith("#"):
             continue
@@ -77,8 +87,9 @@ def _parse(base: str, directory: Path, as_posted: bool) -> Series:
             if as_posted:
                 continue
             fixes += 1
+            extensions += in_extensions
         patches.append(patch)
-    return Series(base, tuple(patches), fixes)
+    return Series(base, tuple(patches), fixes, extensions)
 
 
 def load_series(base: str, path: Path, as_posted: bool = False,
@@ -101,7 +112,8 @@ def load_series(base: str, path: Path, as_posted: bool = False,
     if with_fixes:
         own = read_series(base)
         fixes = own.patches[len(own.patches) - own.fixes:] if own.fixes else ()
-        series = Series(base, (*series.patches, *fixes), series.fixes + len(fixes))
+        series = Series(base, (*series.patches, *fixes), series.fixes + len(fixes),
+                        own.extensions)
     return series
 
 

@@ -53,9 +53,11 @@ class Row:
 
 
 def fix_patches(base: str) -> list[Path]:
-    """The patches listed after the fixes marker of kernel/series/<base>/series."""
+    """The patches listed after the fixes marker of kernel/series/<base>/series, without
+    the extensions (they fix no bug)."""
     series = read_series(base)
-    return list(series.patches[len(series.patches) - series.fixes:]) if series.fixes else []
+    end = len(series.patches) - series.extensions
+    return list(series.patches[end - (series.fixes - series.extensions):end])
 
 
 def bugs_of(patches: list[Path]) -> list[Bug]:

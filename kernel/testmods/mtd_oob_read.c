@@ -10,7 +10,10 @@
  * at load time is left in read-only parameters:
  *   ret, retlen, oobretlen  what mtd_read_oob() returned and set;
  *   data_crc, oob_crc       the CRC-32 (as zlib computes it) of both buffers,
- *                           which are filled with 0x5a before the call.
+ *                           which are filled with 0x5a before the call;
+ *   max_bitflips, corrected the call's mtd_req_stats (what the driver's
+ *                           return value and ECC counters made of it).
+ * ooblen=0 makes an in-band-only read.
  */
 #include <linux/crc32.h>
 #include <linux/err.h>
@@ -40,15 +43,18 @@ MODULE_PARM_DESC(mode, "MTD_OPS_*: 0 place, 1 auto, 2 raw");
 
 static int ret;
 module_param(ret, int, 0444);
-static uint retlen, oobretlen, data_crc, oob_crc;
+static uint retlen, oobretlen, data_crc, oob_crc, max_bitflips, corrected;
 module_param(retlen, uint, 0444);
+module_param(max_bitflips, uint, 0444);
+module_param(corrected, uint, 0444);
 module_param(oobretlen, uint, 0444);
 module_param(data_crc, uint, 0444);
 module_param(oob_crc, uint, 0444);
 
 static int __init mtd_oob_read_init(void)
 {
-	struct mtd_oob_ops ops = { .mode = mode, .len = len, .ooblen = ooblen };
+	struct mtd_req_stats stats = {};
+	struct mtd_oob_ops ops = { .mode = mode, .len = len, .ooblen = ooblen, .stats = &stats };
 	struct mtd_info *mtd;
 	int err = -ENOMEM;
 
@@ -66,6 +72,8 @@ static int __init mtd_oob_read_init(void)
 	ret = mtd_read_oob(mtd, offs, &ops);
 	retlen = ops.retlen;
 	oobretlen = ops.oobretlen;
+	max_bitflips = stats.max_bitflips;
+	corrected = stats.corrected_bitflips;
 	data_crc = ~crc32_le(~0, ops.datbuf, len);
 	oob_crc = ~crc32_le(~0, ops.oobbuf, ooblen);
 	err = 0;

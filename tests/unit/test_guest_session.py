@@ -13,6 +13,7 @@ import pytest
 from guest.muse import mtdabi
 from guest.muse import protocol as p
 from guest.muse.devices import DeviceLayer, FlashOps, make_device
+from guest.muse.ecc import scheme
 from guest.muse.fakekernel import FakeKernel, ReplyError, ServerThread, socket_pair
 from guest.muse.geometry import Geometry, default_max_io
 from guest.muse.session import Session, StopReason
@@ -112,8 +113,43 @@ def test_init_defaults_and_custom_max_io(connect):
 
 def test_init_accepts_a_newer_kernel_minor(connect):
     kernel, session, _ = connect(init=False)
-    assert kernel.init(minor=38).minor == 34
+    assert kernel.init(minor=38).minor == p.MUSE_ECC_MINOR
     assert session.kernel_version == (7, 38)
+
+
+def _flipped_ecc_nand() -> FlashOps:
+    """An ECC NAND (1 bit per 512 bytes) whose page 0 has one stored flip in each of
+    its first two steps, as raw rewrites leave it."""
+    device = make_device(NAND, open_store(NAND), ecc=scheme("hamming-512", NAND))
+    page = bytes(range(256)) * 8
+    device.write(0, p.IO_INBAND, memoryview(page))
+    flipped = bytearray(page)
+    flipped[1] &= ~1            # byte 1 is 0x01: bit 0 cleared, in step 0
+    flipped[513] &= ~1          # and the same in step 1
+    device.write(0, p.IO_INBAND | p.IO_RAW, memoryview(bytes(flipped)))
+    return device
+
+
+def test_a_7_35_kernel_gets_the_ecc_keys_and_the_bitflip_counts(connect):
+    kernel, session, _ = connect(_flipped_ecc_nand(), init=False)
+    reply = kernel.init(minor=p.MUSE_ECC_MINOR)
+    assert (reply.minor, session.minor) == (35, 35)
+    assert (reply.params["ECCSTRENGTH"], reply.params["ECCSTEPSIZE"]) == ("1", "512")
+    data, soft = kernel.read(0, 2048)
+    assert (soft, data, kernel.bitflips) == (-errno.EUCLEAN, bytes(range(256)) * 8, (1, 2))
+    assert kernel.read(1024, 1024)[1] == 0 and kernel.bitflips == (0, 0)
+
+
+def test_a_7_34_kernel_gets_neither(connect):
+    kernel, _, _ = connect(_flipped_ecc_nand(), init=False)
+    reply = kernel.init(minor=34)
+    assert reply.minor == 34 and "ECCSTRENGTH" not in reply.params
+    assert kernel.read(0, 2048)[1] == -errno.EUCLEAN and kernel.bitflips == (0, 0)
+
+
+def test_a_nand_without_ecc_declares_none(connect):
+    kernel, _, _ = connect(init=False)
+    assert "ECCSTRENGTH" not in kernel.init(minor=p.MUSE_ECC_MINOR).params
 
 
 def test_init_calls_back_once_replied(connect):

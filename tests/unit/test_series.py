@@ -12,6 +12,7 @@ from harness.errors import SeriesError
 from harness.kernel import series as series_mod
 from harness.kernel.series import Series, apply_series, read_series
 from harness.kernel.source import Source
+from harness.tools import bugs
 
 PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: Test Author <test@example.invalid>
@@ -70,6 +71,22 @@ def test_read_series_skips_comments_and_stops_at_fixes(series_dir: Path) -> None
     assert [p.name for p in posted.patches] == ["0001-a.patch", "0002-b.patch"]
     assert posted.fixes == 0
     assert full.chain_id() != posted.chain_id()
+
+
+def test_extensions_follow_the_fixes_and_are_not_posted(series_dir: Path) -> None:
+    for name in ("0001-a.patch", "0101-fix.patch", "0201-ext.patch"):
+        (series_dir / name).write_text("x")
+    (series_dir / "series").write_text(
+        "0001-a.patch\n# --- fixes ---\n0101-fix.patch\n# --- extensions ---\n0201-ext.patch\n")
+    full = read_series("9.9")
+    assert [p.name for p in full.patches] == ["0001-a.patch", "0101-fix.patch", "0201-ext.patch"]
+    assert (full.fixes, full.extensions) == (2, 1)
+    assert read_series("9.9", as_posted=True).patches == full.patches[:1]
+    fixes = bugs.fix_patches("9.9")
+    assert [p.name for p in fixes] == ["0101-fix.patch"]
+    (series_dir / "series").write_text("0001-a.patch\n# --- extensions ---\n0201-ext.patch\n")
+    with pytest.raises(SeriesError, match=r"series:2: the extensions marker must follow"):
+        read_series("9.9")
 
 
 def test_read_series_names_missing_patch(series_dir: Path) -> None:

@@ -28,6 +28,12 @@ class FlashOps(Protocol):
     """What the session calls; models and layers both provide it."""
 
     geometry: Geometry
+    # (strength, step size) of the model's ECC engine, for MUSE 7.35's INIT keys.
+    ecc_geometry: tuple[int, int] | None
+
+    @property
+    def last_bitflips(self) -> tuple[int, int]:
+        """(worst ECC step, total) bit-flips the last read corrected (7.35's reply)."""
 
     def read(self, addr: int, flags: int, out: memoryview) -> int: ...
     def write(self, addr: int, flags: int, data: memoryview) -> int: ...
@@ -66,6 +72,9 @@ def program_and(dst: memoryview, src: memoryview) -> None:
 
 class Device:
     """RAM-like defaults: in-band only, no bad blocks. Subclasses set _program."""
+
+    ecc_geometry: tuple[int, int] | None = None
+    last_bitflips = (0, 0)
 
     def __init__(self, geometry: Geometry, store: Store) -> None:
         self.geometry = geometry
@@ -196,6 +205,11 @@ class DeviceLayer:
     def __init__(self, inner: FlashOps) -> None:
         self.inner = inner
         self.geometry = inner.geometry
+        self.ecc_geometry = inner.ecc_geometry
+
+    @property
+    def last_bitflips(self) -> tuple[int, int]:
+        return self.inner.last_bitflips
 
     def read(self, addr: int, flags: int, out: memoryview) -> int:
         return self.inner.read(addr, flags, out)

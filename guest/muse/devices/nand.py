@@ -20,7 +20,9 @@ in-memory BBT, a raw OOB write over a marker takes effect at the next open.
 ECC (optional, ecc.py): a normal in-band program stores 3 ECC bytes per ECC
 step at the end of the page's OOB (OOBAVAIL leaves room for them); a normal
 in-band read corrects up to the step's strength, -EUCLEAN when it corrected a
-bit, -EBADMSG (with the data as stored) when a step is beyond it. Raw reads
+bit (last_bitflips: the worst step's and the total count, which a MUSE 7.35
+kernel gets in the read reply), -EBADMSG (with the data as stored) when a step
+is beyond it. Raw reads
 and writes bypass it, so flipped stored bits are what a read sees.
 
 Programming clears bits (new = old & data). In-band writes must cover whole
@@ -54,6 +56,7 @@ class NandDevice(Device):
     ) -> None:
         super().__init__(geometry, store)
         self.ecc = ecc
+        self.ecc_geometry = (ecc.strength, ecc.step) if ecc is not None else None
         self._ecc_at = geometry.oobsize - ecc_bytes(ecc, geometry.writesize)
         if ecc is not None and self._ecc_at < BBM_BYTES + geometry.oobavail:
             raise ValueError(
@@ -151,6 +154,7 @@ class NandDevice(Device):
         return self.ecc is None and type(self).read is NandDevice.read
 
     def read(self, addr: int, flags: int, out: memoryview) -> int:
+        self.last_bitflips = (0, 0)
         if self.ecc is None or (flags != IO_INBAND and decode_mode(flags) != (IO_INBAND, False)):
             return super().read(addr, flags, out)
         self._check_range(addr, len(out))
@@ -175,6 +179,7 @@ class NandDevice(Device):
         if worst:
             self.ecc_counts["corrected_reads"] += 1
             self.ecc_counts["corrected_bits"] += total
+            self.last_bitflips = (worst, total)
             return -errno.EUCLEAN
         return 0
 

@@ -11,6 +11,9 @@ from ..geometry import Geometry
 
 
 class TrivialDevice:
+    ecc_geometry: tuple[int, int] | None = None
+    last_bitflips = (0, 0)
+
     def __init__(self, geometry: Geometry, reason: str) -> None:
         self.geometry = geometry
         self.reason = reason
