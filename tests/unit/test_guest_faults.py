@@ -222,6 +222,25 @@ def test_nandsim_bitflips_within_ecc_strength_are_corrected(serve):
     assert counters["corrected"] == 3 and counters["corrected_silently"] == 1  # RAW included
 
 
+def test_injected_flips_are_counted_for_the_kernel():
+    faulty = layer(bitflip_pages="1")
+    faulty.inner.write(0, p.IO_INBAND, memoryview(pattern(4 * PAGE)))
+    out = memoryview(bytearray(3 * PAGE))
+    assert faulty.read(0, p.IO_INBAND, out) == EUCLEAN and faulty.last_bitflips == (1, 1)
+    assert faulty.read(0, p.IO_INBAND, out[:PAGE]) == 0 and faulty.last_bitflips == (0, 0)
+    # nandsim's bitflips= events: the worst step's flips and all of them.
+    faulty.update({"bitflip_pages": "", "bitflips": "8", "bitflips_prob": "1",
+                   "ecc_strength": "8", "ecc_step": "512"})
+    for _ in range(5):
+        assert faulty.read(0, p.IO_INBAND, out[:PAGE]) == EUCLEAN
+        worst, total = faulty.last_bitflips
+        assert 1 <= worst <= total <= 8, faulty.last_bitflips
+    # Without read faults the model's own count comes through.
+    faulty.clear()
+    faulty.read(0, p.IO_INBAND, out[:PAGE])
+    assert faulty.last_bitflips == faulty.inner.last_bitflips == (0, 0)
+
+
 def test_nandsim_bitflips_beyond_ecc_strength_are_uncorrectable(serve):
     kernel, faulty = serve(bitflips="4", bitflips_prob="1", ecc_strength="0")
     expected = pattern(PAGE)

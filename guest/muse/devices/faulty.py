@@ -11,7 +11,9 @@ that applies wins:
                                   else corrected, -EUCLEAN when a step had at
                                   least bitflip_threshold
   correctable bit flip            one bit, corrected: data intact, -EUCLEAN
-A request reports the worst of its pages (-EBADMSG over -EUCLEAN). RAW reads
+A request reports the worst of its pages (-EBADMSG over -EUCLEAN), and with
+-EUCLEAN its corrected bit-flips (last_bitflips: the worst ECC step's, all of
+them, the model's own included) for a MUSE 7.35 kernel to judge. RAW reads
 bypass the emulated ECC: flipped bits show in the data and nothing is
 reported. Random choices are seeded per (seed, page, n-th read of the page).
 
@@ -70,6 +72,7 @@ class FaultLayer(DeviceLayer):
         self._block_erases: dict[int, int] = {}
         self._grown_erases: dict[int, int] = {}
         self._gone_bad: set[int] = set()
+        self._bitflips: tuple[int, int] | None = None     # None: the model's own count
         if config is not None:
             self.configure(config)
 
@@ -116,7 +119,12 @@ class FaultLayer(DeviceLayer):
             }
 
     # -- reads
+    @property
+    def last_bitflips(self) -> tuple[int, int]:
+        return self._bitflips if self._bitflips is not None else self.inner.last_bitflips
+
     def read(self, addr: int, flags: int, out: memoryview) -> int:
+        self._bitflips = None
         soft = self.inner.read(addr, flags, out)
         if not self._reads or not flags & IO_INBAND or not len(out):
             return soft
@@ -124,6 +132,7 @@ class FaultLayer(DeviceLayer):
         raw = bool(flags & IO_RAW)
         size = self.geometry.writesize
         end = addr + len(out)
+        worst, total = self.inner.last_bitflips if soft == -errno.EUCLEAN else (0, 0)
         with self.lock:
             for page in range(addr // size, (end - 1) // size + 1):
                 effect = self._page_read(config, page)
@@ -132,8 +141,12 @@ class FaultLayer(DeviceLayer):
                 err, damage = effect
                 if raw or err == -errno.EBADMSG:
                     _apply(out, addr, page * size, size, damage)
+                if not raw and err == -errno.EUCLEAN and isinstance(damage, list):
+                    steps = Counter(pos // (config.ecc_step * 8) for pos in damage)
+                    worst, total = max(worst, *steps.values()), total + len(damage)
                 if not raw and _RANK.get(err, 3) > _RANK.get(soft, 3):
                     soft = err
+        self._bitflips = (worst, total)
         return soft
 
     def _page_read(self, config: FaultConfig, page: int) -> tuple[int, Damage] | None:
