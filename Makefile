@@ -1,5 +1,6 @@
 # Two entry points, each installing what it needs on a fresh machine:
-#   make check   build the kernel with the series, boot it, run the suite, write reports/
+#   make check   build the kernel with the series, boot it, run the suite and the peer
+#                suites, write reports/
 #   make test    lint, host unit tests and the VM integration tests
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -29,8 +30,15 @@ APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mm
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
 	powercut-repro matrix coverage mutate-generated peer
 
+# ... and then the peer run: mtd-utils' suites on MUSE and its controls (make peer),
+# its table in reports/peer/peer.md. PEER= leaves it out.
+PEER ?= 1
 check: deps venv
-	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS)
+	@status=0; keep() { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+	set -x; \
+	$(BIN)/muse-harness check $(HARNESS_ARGS) -n $(WORKERS) || keep; \
+	$(if $(PEER),$(BIN)/muse-harness peer $(HARNESS_ARGS) --reports reports/peer || keep;) \
+	exit $$status
 
 # Every kernel make test needs is built before its first test.
 test: deps venv lint

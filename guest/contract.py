@@ -27,6 +27,10 @@ _PROC_MTD = re.compile(r'^mtd(\d+): ([0-9a-f]+) ([0-9a-f]+) "(.*)"$', re.M)
 # 64 MiB, 2 KiB pages, 128 KiB eraseblocks, 64 B OOB: a geometry nandsim and MUSE share.
 NANDSIM_64MIB = ("modprobe nandsim first_id_byte=0x20 second_id_byte=0xa2 "
                  "third_id_byte=0x00 fourth_id_byte=0x15")
+# The same chip as an MLC (2 bits per cell, third ID byte) with 4 KiB pages, 128 B OOB and
+# 256 KiB eraseblocks (fourth ID byte 0x26); the NAND core allows no subpages on MLC.
+NANDSIM_64MIB_MLC = ("modprobe nandsim first_id_byte=0x20 second_id_byte=0xa2 "
+                     "third_id_byte=0x14 fourth_id_byte=0x26")
 NANDSIM_NAME = "NAND simulator partition 0"
 MTDRAM_NAME = "mtdram test device"
 SYSFS_GEOMETRY = ("size", "erasesize", "writesize", "oobsize", "subpagesize")

@@ -183,11 +183,13 @@ def _spec_of(item: pytest.Item) -> VMSpec:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The peer run takes its own time budget (muse-harness peer): never part of a check.
-    peer = [it for it in items if it.get_closest_marker("peer")]
+    # The peer run takes its own time budget (muse-harness peer): only its few quick
+    # cases are part of every run.
+    peer = [it for it in items if it.get_closest_marker("peer")
+            and not it.get_closest_marker("peer_quick")]
     if peer and not config.getoption("--peer"):
         config.hook.pytest_deselected(items=peer)
-        items[:] = [it for it in items if not it.get_closest_marker("peer")]
+        items[:] = [it for it in items if it not in peer]
     wanted = config.getoption("--flavours")
     if wanted:
         allowed = {name.strip() for name in wanted.split(",")}

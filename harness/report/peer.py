@@ -3,7 +3,8 @@
 Read from the JUnit file of a peer run (tests/integration/test_peer.py records
 peer_suite, peer_test, peer_pair and each side's result and seconds as
 properties). Rows where MUSE and its control differ come first: each needs an
-outcome (a server bug, a kernel bug or a documented model limitation).
+outcome (a server bug, a kernel bug or a documented model limitation), which the
+test records as peer_note (tests/integration/peer_suites.py, RESOLVED).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class PeerRow:
     muse_seconds: float | None
     control_seconds: float | None
     node: str
+    note: str = ""          # why the row is as it is, where MUSE and control differ
 
     @property
     def differs(self) -> bool:
@@ -52,7 +54,8 @@ def peer_rows(junit: Path) -> list[PeerRow]:
                             props.get("peer_pair", "?"), props.get("peer_muse", "not run"),
                             props.get("peer_control", "not run"),
                             _seconds(props.get("peer_muse_seconds")),
-                            _seconds(props.get("peer_control_seconds")), node))
+                            _seconds(props.get("peer_control_seconds")), node,
+                            props.get("peer_note", "")))
     return sorted(rows, key=lambda r: (not r.differs, r.suite, r.test, r.pair))
 
 
@@ -63,12 +66,12 @@ def _time(value: float | None) -> str:
 def markdown(rows: list[PeerRow]) -> str:
     lines = ["# mtd-utils' suites: MUSE against its in-kernel control", "",
              f"{sum(r.differs for r in rows)} of {len(rows)} rows differ (first).", "",
-             "| suite | test | pair | MUSE | control | MUSE time | control time |",
-             "|---|---|---|---|---|---|---|"]
+             "| suite | test | pair | MUSE | control | MUSE time | control time | why |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "**" if r.differs else ""
         lines.append(f"| {r.suite} | {mark}{r.test}{mark} | {r.pair} | {r.muse} | {r.control} "
-                     f"| {_time(r.muse_seconds)} | {_time(r.control_seconds)} |")
+                     f"| {_time(r.muse_seconds)} | {_time(r.control_seconds)} | {r.note} |")
     return "\n".join(lines) + "\n"
 
 

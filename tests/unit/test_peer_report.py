@@ -21,7 +21,8 @@ def _junit(tmp_path: Path) -> Path:
             "peer_muse_seconds": "4.0"}
     differ = {"peer_suite": "mtd-tests", "peer_test": "nandbiterrs-incremental",
               "peer_pair": "nand-slc", "peer_control": "failed (1)", "peer_muse": "passed",
-              "peer_control_seconds": "0.5", "peer_muse_seconds": "2.0"}
+              "peer_control_seconds": "0.5", "peer_muse_seconds": "2.0",
+              "peer_note": "nandsim limitation"}
     muse_fails = {"peer_suite": "ubi-tests", "peer_test": "io_basic", "peer_pair": "nand-slc",
                   "peer_control": "passed", "peer_muse": "timeout"}
     other = _case("test_unrelated", {"outcome": "passed"})
@@ -44,6 +45,7 @@ def test_markdown_and_json_are_written(tmp_path: Path) -> None:
     write_peer(tmp_path, _junit(tmp_path))
     table = (tmp_path / "peer.md").read_text()
     assert "2 of 3 rows differ" in table
-    assert "| mtd-tests | **nandbiterrs-incremental** | nand-slc | passed | failed (1) |" in table
+    assert ("| mtd-tests | **nandbiterrs-incremental** | nand-slc | passed | failed (1) "
+            "| 2.0 s | 0.5 s | nandsim limitation |") in table
     data = json.loads((tmp_path / "peer.json").read_text())
     assert [d["differs"] for d in data] == [True, True, False]
