@@ -88,7 +88,7 @@ def _judge(test: str, pair: str, out: dict[str, str],
         return
     muse_word, control_word, why = resolved
     record("peer_note", why)
-    got = (out["muse"].split(" ")[0], out["control"].split(" ")[0])
+    got = (out["muse"].split(maxsplit=1)[0], out["control"].split(maxsplit=1)[0])
     assert got == (muse_word, control_word), (
         f"{test} on {pair}: expected MUSE {muse_word} and control {control_word} "
         f"({why}), got {got}\n--- MUSE: {out['muse']}\n--- control: {out['control']}")
