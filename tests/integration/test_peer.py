@@ -20,14 +20,13 @@ from collections.abc import Callable
 import pytest
 
 from guest import contract
-from harness.machine.mtdtests import TESTDIR
 from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers, quote
 from .peer_suites import (
-    FS_PAIRS,
     FS_TESTS,
     MTD_TESTS,
+    POWER_CUT,
     QUICK,
     RESOLVED,
     UBI_PAIRS,
@@ -39,6 +38,7 @@ from .peer_suites import (
 
 PROGRAM_TIMEOUT = 900          # seconds, enforced in the guest (timeout(1) exits 124)
 UBI_NUMBER = {"control": 7, "muse": 8}
+FS_UBI = 0         # the fs-tests' UBI device: integck -p's reattach takes the lowest free
 MOUNT = "/mnt/peer-{side}"
 
 pytestmark = pytest.mark.peer
@@ -68,7 +68,7 @@ def _on_both(vm: TestGuest, muse: MuseServers, pair: Pair, command: Callable[[in
         outputs[side] = f"{_result(result.exit_status)}\n{result.stdout[-3000:]}"
         print(f"--- {side}: {outputs[side]}")      # kept in the JUnit file's system-out
         mnt = MOUNT.format(side=side)
-        cleanup = f"umount {mnt} 2>/dev/null; ubidetach -d {UBI_NUMBER[side]} 2>/dev/null"
+        cleanup = f"umount {mnt} 2>/dev/null; ubidetach -m {index} 2>/dev/null"
         if side == "control":
             vm.run(f"{cleanup}; {pair.control_unload}", timeout=300)
         else:
@@ -136,17 +136,16 @@ def test_ubi_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
     _judge(test, pair.name, out, record)
 
 
-FS_CASES = [(test, fs) for test in FS_TESTS for fs in FS_PAIRS]
+FS_CASES = [(test, fs) for test, (_, pairs) in FS_TESTS.items() for fs in pairs]
 
 
 def _mount(fs: FsPair, index: int, side: str) -> str:
     """A fresh file system of fs.fs on mtd<index>, mounted at MOUNT."""
     mnt = MOUNT.format(side=side)
     if fs.fs == "ubifs":
-        number = UBI_NUMBER[side]
-        make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {number} "
-                f">/dev/null && ubimkvol /dev/ubi{number} -N peer -m >/dev/null && "
-                f"mount -t ubifs ubi{number}:peer {mnt}")
+        make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {FS_UBI} "
+                f">/dev/null && ubimkvol /dev/ubi{FS_UBI} -N peer -m >/dev/null && "
+                f"mount -t ubifs ubi{FS_UBI}:peer {mnt}")
     else:
         make = f"flash_erase -q /dev/mtd{index} 0 0 && mount -t jffs2 mtd{index} {mnt}"
     return f"mkdir -p {mnt} && {make}"
@@ -161,10 +160,11 @@ def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
 
     def command(index: int, side: str) -> str:
         mnt = MOUNT.format(side=side)
-        args = FS_TESTS[test].format(mnt=mnt)
-        return (f"{_mount(fs, index, side)} && cd {mnt} && "
+        args = FS_TESTS[test][0].format(mnt=mnt, index=index)
+        arm = f" && {POWER_CUT}" if test.endswith("-powercut") else ""
+        return (f"{_mount(fs, index, side)}{arm} && cd {mnt} && "
                 f"TEST_FILE_SYSTEM_MOUNT_DIR={mnt} TEST_FILE_SYSTEM_TYPE={fs.fs} "
-                f"{TESTDIR}/{test} {args}; status=$?; cd /; exit $status")
+                f"{program(test)} {args}; status=$?; cd /; exit $status")
 
     out = _on_both(vm, muse, fs.pair, command, record)
     _judge(test, fs.name, out, record)
