@@ -36,6 +36,8 @@ class FlashOps(Protocol):
         """(worst ECC step, total) bit-flips the last read corrected (7.35's reply)."""
 
     def read(self, addr: int, flags: int, out: memoryview) -> int: ...
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int: ...
     def write(self, addr: int, flags: int, data: memoryview) -> int: ...
     def erase(self, addr: int, length: int) -> None: ...
     def is_bad(self, addr: int) -> bool: ...
@@ -53,6 +55,15 @@ def decode_mode(flags: int) -> tuple[int, bool]:
             errno.EINVAL, f"IO flags {flags:#x}: need exactly one of INBAND, OOB_AUTO, OOB_PLACE"
         )
     return area, bool(flags & IO_RAW)
+
+
+def flip_bits(out: memoryview, addr: int, flips: Sequence[int]) -> None:
+    """Invert the device bits (bit 8*a+b is bit b of byte a) that fall into out, which
+    holds the bytes read from addr."""
+    for bit in flips:
+        at = bit // 8 - addr
+        if 0 <= at < len(out):
+            out[at] ^= 1 << (bit % 8)
 
 
 def is_erased(view: memoryview) -> bool:
@@ -136,6 +147,14 @@ class Device:
             pos += len(chunk)
         return 0
 
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int:
+        """read() with the device bits in flips sensed inverted (read disturb): a model
+        with an ECC engine flips them before it corrects; here they reach the caller."""
+        soft = Device.read(self, addr, flags, out)     # not a subclass's read: it may call here
+        flip_bits(out, addr, flips)
+        return soft
+
     def write(self, addr: int, flags: int, data: memoryview) -> int:
         raw = False
         if flags != IO_INBAND:
@@ -213,6 +232,10 @@ class DeviceLayer:
 
     def read(self, addr: int, flags: int, out: memoryview) -> int:
         return self.inner.read(addr, flags, out)
+
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int:
+        return self.inner.read_disturbed(addr, flags, out, flips)
 
     def write(self, addr: int, flags: int, data: memoryview) -> int:
         return self.inner.write(addr, flags, data)

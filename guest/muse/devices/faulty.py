@@ -11,6 +11,9 @@ that applies wins:
                                   else corrected, -EUCLEAN when a step had at
                                   least bitflip_threshold
   correctable bit flip            one bit, corrected: data intact, -EUCLEAN
+On a model with an ECC engine (--ecc) the flips of the first three kinds are
+sensed by the engine instead (read_disturbed): it corrects them or not, and its
+answer is the read's, the layer's ecc_strength and bitflip_threshold aside.
 A request reports the worst of its pages (-EBADMSG over -EUCLEAN), and with
 -EUCLEAN its corrected bit-flips (last_bitflips: the worst ECC step's, all of
 them, the model's own included) for a MUSE 7.35 kernel to judge. RAW reads
@@ -32,7 +35,7 @@ from __future__ import annotations
 import errno
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from ..errors import OpError
 from ..faultconfig import FaultConfig
@@ -124,12 +127,18 @@ class FaultLayer(DeviceLayer):
         return self._bitflips if self._bitflips is not None else self.inner.last_bitflips
 
     def read(self, addr: int, flags: int, out: memoryview) -> int:
+        return self.read_disturbed(addr, flags, out, ())
+
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int:
         self._bitflips = None
-        soft = self.inner.read(addr, flags, out)
         if not self._reads or not flags & IO_INBAND or not len(out):
-            return soft
-        config = self.config
+            return self.inner.read_disturbed(addr, flags, out, flips)
         raw = bool(flags & IO_RAW)
+        if self.ecc_geometry is not None and not raw:
+            return self._read_through_engine(addr, flags, out, flips)
+        soft = self.inner.read_disturbed(addr, flags, out, flips)
+        config = self.config
         size = self.geometry.writesize
         end = addr + len(out)
         worst, total = self.inner.last_bitflips if soft == -errno.EUCLEAN else (0, 0)
@@ -147,6 +156,29 @@ class FaultLayer(DeviceLayer):
                 if not raw and _RANK.get(err, 3) > _RANK.get(soft, 3):
                     soft = err
         self._bitflips = (worst, total)
+        return soft
+
+    def _read_through_engine(self, addr: int, flags: int, out: memoryview,
+                             flips: Sequence[int]) -> int:
+        """The model's engine senses the injected flips; a grave page still reads as
+        garbage, -EBADMSG."""
+        size = self.geometry.writesize
+        sensed = list(flips)
+        graves: list[tuple[int, bytes]] = []
+        with self.lock:
+            for page in range(addr // size, (addr + len(out) - 1) // size + 1):
+                effect = self._page_read(self.config, page)
+                if effect is None:
+                    continue
+                damage = effect[1]
+                if isinstance(damage, bytes):
+                    graves.append((page, damage))
+                else:
+                    sensed += (page * size * 8 + pos for pos in damage)
+        soft = self.inner.read_disturbed(addr, flags, out, sensed)
+        for page, garbage in graves:
+            _apply(out, addr, page * size, size, garbage)
+            soft = -errno.EBADMSG
         return soft
 
     def _page_read(self, config: FaultConfig, page: int) -> tuple[int, Damage] | None:

@@ -34,14 +34,14 @@ a second time between erases fails with -EIO and changes nothing.
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..ecc import Hamming, Uncorrectable, ecc_bytes
 from ..errors import OpError
 from ..geometry import BBM_BYTES, Geometry
 from ..protocol import IO_INBAND, IO_OOB_AUTO
 from ..stores import Store
-from .base import Device, decode_mode, is_erased, program_and
+from .base import Device, decode_mode, flip_bits, is_erased, program_and
 
 
 class NandDevice(Device):
@@ -154,15 +154,21 @@ class NandDevice(Device):
         return self.ecc is None and type(self).read is NandDevice.read
 
     def read(self, addr: int, flags: int, out: memoryview) -> int:
+        return self.read_disturbed(addr, flags, out, ())
+
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int:
+        # With ECC the flipped bits are what the engine senses: it corrects them or not.
         self.last_bitflips = (0, 0)
         if self.ecc is None or (flags != IO_INBAND and decode_mode(flags) != (IO_INBAND, False)):
-            return super().read(addr, flags, out)
+            return super().read_disturbed(addr, flags, out, flips)
         self._check_range(addr, len(out))
         step = self.ecc.step
         steps = self._steps(addr, len(out))
         first = steps.start * step
         buffer = bytearray(len(steps) * step)
         super().read(first, IO_INBAND, memoryview(buffer))
+        flip_bits(memoryview(buffer), first, flips)
         worst, total, uncorrectable = 0, 0, False
         for n, index in enumerate(steps):
             chunk = memoryview(buffer)[n * step : (n + 1) * step]

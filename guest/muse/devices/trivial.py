@@ -7,6 +7,8 @@ works, up to 2^64 bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..geometry import Geometry
 
 
@@ -26,6 +28,10 @@ class TrivialDevice:
             self._ones = b"\xff" * len(out)
         out[:] = self._ones
         return 0
+
+    def read_disturbed(self, addr: int, flags: int, out: memoryview,
+                       flips: Sequence[int]) -> int:
+        return self.read(addr, flags, out)      # erased flash has no bits worth flipping
 
     def write(self, addr: int, flags: int, data: memoryview) -> int:
         self.counts["writes"] += 1
