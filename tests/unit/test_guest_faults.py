@@ -14,7 +14,7 @@ import pytest
 from guest.muse import cli
 from guest.muse import protocol as p
 from guest.muse.control import Controller, ControlServer, request
-from guest.muse.devices import make_device
+from guest.muse.devices import NandDevice, make_device
 from guest.muse.devices.faulty import FaultLayer
 from guest.muse.devices.powercut import PowerCutLayer
 from guest.muse.ecc import scheme
@@ -243,23 +243,23 @@ def test_injected_flips_are_counted_for_the_kernel():
     assert faulty.last_bitflips == faulty.inner.last_bitflips == (0, 0)
 
 
-def _over_an_engine(**faults: object) -> FaultLayer:
+def _over_an_engine(**faults: object) -> tuple[FaultLayer, NandDevice]:
     """A fault layer on a NAND model whose engine corrects 1 bit per 256 bytes."""
     geometry = dataclasses.replace(NAND, oobavail=8)
     device = make_device(geometry, open_store(geometry), ecc=scheme("hamming-256", geometry))
+    assert isinstance(device, NandDevice)
     faulty = FaultLayer(PowerCutLayer(device), config=FaultConfig().updated(faults, geometry))
     faulty.write(0, p.IO_INBAND, memoryview(pattern(4 * PAGE)))
-    return faulty
+    return faulty, device
 
 
 def test_with_an_engine_the_engine_senses_the_flips():
-    faulty = _over_an_engine(bitflip_pages="1")
-    engine = faulty.inner.inner
+    faulty, engine = _over_an_engine(bitflip_pages="1")
     out = memoryview(bytearray(PAGE))
     assert faulty.read(PAGE, p.IO_INBAND, out) == EUCLEAN and bytes(out) == pattern(4 * PAGE)[
         PAGE:2 * PAGE]
     assert faulty.last_bitflips == (1, 1)
-    assert engine.stats()["ecc"]["corrected_bits"] == 1, "the engine corrected it"
+    assert engine.ecc_counts["corrected_bits"] == 1, "the engine corrected it"
     assert faulty.read(PAGE, p.IO_INBAND | p.IO_RAW, out) == 0
     assert len(differing_bits(bytes(out), pattern(4 * PAGE)[PAGE:2 * PAGE])) == 1
     # Two flips in one 256-byte step are beyond the engine: it says so, data as sensed.
@@ -267,11 +267,11 @@ def test_with_an_engine_the_engine_senses_the_flips():
     assert faulty.read(2 * PAGE, p.IO_INBAND, out) == EBADMSG
     flips = differing_bits(bytes(out), pattern(4 * PAGE)[2 * PAGE:3 * PAGE])
     assert len(flips) == 2 and flips[0] // 2048 == flips[1] // 2048
-    assert engine.stats()["ecc"]["uncorrectable_reads"] == 1
+    assert engine.ecc_counts["uncorrectable_reads"] == 1
 
 
 def test_with_an_engine_a_grave_page_is_still_garbage():
-    faulty = _over_an_engine(grave_pages="3:0")
+    faulty, _ = _over_an_engine(grave_pages="3:0")
     out = memoryview(bytearray(PAGE))
     assert faulty.read(3 * PAGE, p.IO_INBAND, out) == EBADMSG
     assert bytes(out) != pattern(4 * PAGE)[3 * PAGE:]
