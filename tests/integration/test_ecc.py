@@ -137,3 +137,36 @@ def test_bitflip_threshold(vm: TestGuest, muse: MuseServers, device: str) -> Non
                 vm.run("rmmod nandsim")
         assert got == {"ret": ret, "retlen": 2048, "max_bitflips": 1, "corrected": flips}, \
             (flips, threshold, got)
+
+
+def test_injected_flips_go_through_the_engine(vm: TestGuest, muse: MuseServers) -> None:
+    """A fault-injected flip on an ECC NAND is sensed by the engine: the in-kernel read
+    gets the data intact, -EUCLEAN only at the threshold, and the engine's counts; two
+    flips in one step (ecc_error_pages) are beyond it."""
+    server = muse.start(f"{NAND} --writesize 2048 --oobsize 64 --ecc hamming-256 "
+                        "--fault bitflip_pages=0 --fault ecc_error_pages=64")
+    dev = server.mtd.dev
+    index = dev.removeprefix("/dev/mtd")
+    vm.check(f"dd if=/dev/urandom of=/tmp/blk bs=128k count=2 2>/dev/null && "
+             f"flash_erase -q {dev} 0 2 && dd if=/tmp/blk of={dev} bs=2048 2>/dev/null")
+
+    def kernel_read(offs: int) -> dict[str, int]:
+        vm.check(f"modprobe mtd_oob_read dev={index} offs={offs} ooblen=0", timeout=120)
+        try:
+            out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
+                           "grep -H . ret max_bitflips corrected data_crc").stdout
+        finally:
+            vm.check("rmmod mtd_oob_read")
+        return {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+
+    def crc(offs: int) -> int:
+        return int(vm.check(f"python3 -c \"import zlib; d=open('/tmp/blk','rb').read(); "
+                            f"print(zlib.crc32(d[{offs}:{offs + 2048}]))\"").stdout)
+
+    got = kernel_read(0)
+    assert got == {"ret": -EUCLEAN, "max_bitflips": 1, "corrected": 1, "data_crc": crc(0)}, got
+    vm.check(f"echo 2 > /sys/class/mtd/{dev.removeprefix('/dev/')}/bitflip_threshold")
+    got = kernel_read(0)
+    assert got == {"ret": 0, "max_bitflips": 1, "corrected": 1, "data_crc": crc(0)}, got
+    bad = kernel_read(64 * 2048)
+    assert bad["ret"] == -74 and bad["data_crc"] != crc(64 * 2048), bad      # -EBADMSG

@@ -150,6 +150,17 @@ def test_numbers_parse_like_kstrtou32(value, number):
          "max_read/max_write 4096 must be at least WRITEBUFSIZE 8192"),
         (init_out(7, 34, 4096, 4096) + GEO_INFO.replace(b"NAME=g\0", b""), "does not parse"),
         (init_out(7, 34, 4096, 4096)[:12], "muse_init_out alone"),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO + b"ECCSTRENGTH=1\0ECCSTEPSIZE=256\0", None),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO + b"ECCSTRENGTH=1\0", "both or neither"),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO + b"ECCSTRENGTH=1\0ECCSTEPSIZE=300\0",
+         "whole ECC steps"),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO + b"ECCSTRENGTH=2049\0ECCSTEPSIZE=256\0",
+         "exceeds"),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO + b"ECCSTRENGTH=1x\0ECCSTEPSIZE=256\0",
+         "does not parse"),
+        (init_out(7, 35, 4096, 4096) + GEO_INFO.replace(b"TYPE=4", b"TYPE=3").replace(
+            b"OOBSIZE=64\0OOBAVAIL=32", b"OOBSIZE=0\0OOBAVAIL=0")
+         + b"ECCSTRENGTH=1\0ECCSTEPSIZE=256\0", "only a NAND"),
     ],
 )  # fmt: skip
 def test_kernel_verdict(payload, why):

@@ -174,8 +174,30 @@ def kernel_verdict(payload: bytes) -> list[str]:
         problems.append(f"version {major}.{minor}: the kernel wants 7.34 or later")
     view = kernel_view(payload[p.INIT_OUT.size :])
     geometry = None if view is None else announced_geometry(view)
-    if geometry is None:
+    if view is None or geometry is None:
         problems.append("the info does not parse (size, termination, key or number)")
     else:
         problems += geometry.kernel_problems(max(min(read, write), KERNEL_MIN_IO))
+        problems += ecc_problems(view, geometry)
+    return problems
+
+
+def ecc_problems(view: dict[str, bytes], geometry: Geometry) -> list[str]:
+    """Why a MUSE 7.35 kernel (kernel/series/*/0201) refuses the ECC keys; a 7.34 one
+    ignores them."""
+    strength = _kstrto(view.get("ECCSTRENGTH", b"0"), U32_MAX)
+    step = _kstrto(view.get("ECCSTEPSIZE", b"0"), U32_MAX)
+    if strength is None or step is None:
+        return ["ECCSTRENGTH or ECCSTEPSIZE does not parse"]
+    if not strength and not step:
+        return []
+    if not strength or not step:
+        return ["ECCSTRENGTH and ECCSTEPSIZE come both or neither"]
+    problems = []
+    if not geometry.is_nand:
+        problems.append("only a NAND type has ECC")
+    if geometry.writesize % step:
+        problems.append(f"WRITESIZE {geometry.writesize} is not whole ECC steps of {step}")
+    if strength > step * 8 or strength > 0xFFFF:
+        problems.append(f"ECCSTRENGTH {strength} exceeds the step's bits (or 65535)")
     return problems
