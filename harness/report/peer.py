@@ -63,9 +63,24 @@ def _time(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
+def suite_times(rows: list[PeerRow]) -> dict[str, dict[str, float]]:
+    """Per suite: cases, and the seconds MUSE and the controls took in all."""
+    times: dict[str, dict[str, float]] = {}
+    for r in rows:
+        t = times.setdefault(r.suite, {"cases": 0, "muse_seconds": 0.0, "control_seconds": 0.0})
+        t["cases"] += 1
+        t["muse_seconds"] += r.muse_seconds or 0.0
+        t["control_seconds"] += r.control_seconds or 0.0
+    return times
+
+
 def markdown(rows: list[PeerRow]) -> str:
     lines = ["# mtd-utils' suites: MUSE against its in-kernel control", "",
-             f"{sum(r.differs for r in rows)} of {len(rows)} rows differ (first).", "",
+             "| suite | cases | MUSE time | control time |", "|---|---|---|---|"]
+    for suite, t in sorted(suite_times(rows).items()):
+        lines.append(f"| {suite} | {t['cases']:.0f} | {_time(t['muse_seconds'])} "
+                     f"| {_time(t['control_seconds'])} |")
+    lines += ["", f"{sum(r.differs for r in rows)} of {len(rows)} rows differ (first).", "",
              "| suite | test | pair | MUSE | control | MUSE time | control time | why |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -45,6 +45,7 @@ def test_markdown_and_json_are_written(tmp_path: Path) -> None:
     write_peer(tmp_path, _junit(tmp_path))
     table = (tmp_path / "peer.md").read_text()
     assert "2 of 3 rows differ" in table
+    assert "| mtd-tests | 2 | 6.0 s | 2.0 s |" in table and "| ubi-tests | 1 | 0.0 s |" in table
     assert ("| mtd-tests | **nandbiterrs-incremental** | nand-slc | passed | failed (1) "
             "| 2.0 s | 0.5 s | nandsim limitation |") in table
     data = json.loads((tmp_path / "peer.json").read_text())
