@@ -64,6 +64,19 @@ def muse(vm: TestGuest) -> Iterator[MuseServers]:
             servers.stop(server)
 
 
+def mtd_oob_read(vm: TestGuest, dev: str, offs: int, ooblen: int = 64) -> dict[str, int]:
+    """One mtd_read_oob() of a page (and ooblen OOB bytes) made by the kernel itself
+    (kernel/testmods/mtd_oob_read.ko): its return value, lengths, CRCs and stats."""
+    vm.check(f"modprobe mtd_oob_read dev={dev.removeprefix('/dev/mtd')} offs={offs} "
+             f"ooblen={ooblen}", timeout=120)
+    try:
+        out = vm.check("cd /sys/module/mtd_oob_read/parameters && grep -H . ret retlen "
+                       "oobretlen data_crc oob_crc max_bitflips corrected").stdout
+    finally:
+        vm.check("rmmod mtd_oob_read")
+    return {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+
+
 def quote(text: str) -> str:
     return shlex.quote(text)
 

@@ -14,7 +14,7 @@ import pytest
 from guest import contract
 from harness.pytest.testguest import TestGuest
 
-from .conftest import MuseServers
+from .conftest import MuseServers, mtd_oob_read
 
 NAND = "--type nand --size 8MiB --name musecc"
 EUCLEAN = 117
@@ -106,14 +106,8 @@ def _flipped_read(vm: TestGuest, dev: str, flips: int, threshold: int | None) ->
     if threshold is not None:
         sysfs = f"/sys/class/mtd/{dev.removeprefix('/dev/')}/bitflip_threshold"
         vm.check(f"echo {threshold} > {sysfs}")
-    vm.check(f"modprobe mtd_oob_read dev={dev.removeprefix('/dev/mtd')} offs=0 ooblen=0",
-             timeout=120)
-    try:
-        out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
-                       "grep -H . ret retlen max_bitflips corrected").stdout
-    finally:
-        vm.check("rmmod mtd_oob_read")
-    return {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+    got = mtd_oob_read(vm, dev, 0, ooblen=0)
+    return {key: got[key] for key in ("ret", "retlen", "max_bitflips", "corrected")}
 
 
 @pytest.mark.parametrize("device", ["muse", "nandsim"])
@@ -146,18 +140,12 @@ def test_injected_flips_go_through_the_engine(vm: TestGuest, muse: MuseServers) 
     server = muse.start(f"{NAND} --writesize 2048 --oobsize 64 --ecc hamming-256 "
                         "--fault bitflip_pages=0 --fault ecc_error_pages=64")
     dev = server.mtd.dev
-    index = dev.removeprefix("/dev/mtd")
     vm.check(f"dd if=/dev/urandom of=/tmp/blk bs=128k count=2 2>/dev/null && "
              f"flash_erase -q {dev} 0 2 && dd if=/tmp/blk of={dev} bs=2048 2>/dev/null")
 
     def kernel_read(offs: int) -> dict[str, int]:
-        vm.check(f"modprobe mtd_oob_read dev={index} offs={offs} ooblen=0", timeout=120)
-        try:
-            out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
-                           "grep -H . ret max_bitflips corrected data_crc").stdout
-        finally:
-            vm.check("rmmod mtd_oob_read")
-        return {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+        got = mtd_oob_read(vm, dev, offs, ooblen=0)
+        return {key: got[key] for key in ("ret", "max_bitflips", "corrected", "data_crc")}
 
     def crc(offs: int) -> int:
         return int(vm.check(f"python3 -c \"import zlib; d=open('/tmp/blk','rb').read(); "

@@ -20,7 +20,7 @@ import zlib
 
 from harness.pytest.testguest import TestGuest
 
-from .conftest import MuseServers
+from .conftest import MuseServers, mtd_oob_read
 from .test_bugs import CTL, hostile, probe, serve_with_control
 
 
@@ -91,13 +91,7 @@ def kernel_read_oob(vm: TestGuest, dev: str, off: int, rules: list[str]) -> tupl
     for rule in rules:
         hostile(vm, rule)
     before = _requests(vm, "MUSE_READ")
-    vm.check(f"modprobe mtd_oob_read dev={dev.removeprefix('/dev/mtd')} offs={off}", timeout=120)
-    try:
-        out = vm.check("cd /sys/module/mtd_oob_read/parameters && "
-                       "grep -H . ret retlen oobretlen data_crc oob_crc").stdout
-    finally:
-        vm.check("rmmod mtd_oob_read")
-    got = {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+    got = mtd_oob_read(vm, dev, off)
     intact = (got["retlen"], got["oobretlen"], got["data_crc"], got["oob_crc"]) == \
         (2048, 64, DATA_CRC, OOB_CRC)
     return got["ret"], intact, _requests(vm, "MUSE_READ") - before

@@ -77,6 +77,12 @@ def _on_both(vm: TestGuest, muse: MuseServers, pair: Pair, command: Callable[[in
     return outputs
 
 
+def _row(record: Callable[[str, object], None], suite: str, test: str, pair: str) -> None:
+    """The row's identity in the JUnit file, for the peer table."""
+    for key, value in (("peer_suite", suite), ("peer_test", test), ("peer_pair", pair)):
+        record(key, value)
+
+
 def _judge(test: str, pair: str, out: dict[str, str],
            record: Callable[[str, object], None]) -> None:
     """MUSE must pass, unless RESOLVED explains the row: then both results must be
@@ -112,9 +118,7 @@ UBI_CASES = [(test, pair) for test in UBI_TESTS for pair in UBI_PAIRS]
 def test_mtd_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
                    record: Callable[[str, object], None]) -> None:
     args = MTD_TESTS[test][0]
-    for key, value in (("peer_suite", "mtd-tests"), ("peer_test", test),
-                       ("peer_pair", pair.name)):
-        record(key, value)
+    _row(record, "mtd-tests", test, pair.name)
     out = _on_both(vm, muse, pair, lambda index, _: f"{program(test)} {args} /dev/mtd{index}",
                    record)
     _judge(test, pair.name, out, record)
@@ -123,9 +127,7 @@ def test_mtd_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
 @pytest.mark.parametrize(("test", "pair"), _params(UBI_CASES))
 def test_ubi_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
                    record: Callable[[str, object], None]) -> None:
-    for key, value in (("peer_suite", "ubi-tests"), ("peer_test", test),
-                       ("peer_pair", pair.name)):
-        record(key, value)
+    _row(record, "ubi-tests", test, pair.name)
 
     def command(index: int, side: str) -> str:
         number = UBI_NUMBER[side]
@@ -154,9 +156,7 @@ def _mount(fs: FsPair, index: int, side: str) -> str:
 @pytest.mark.parametrize(("test", "fs"), _params(FS_CASES))
 def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
                   record: Callable[[str, object], None]) -> None:
-    for key, value in (("peer_suite", "fs-tests"), ("peer_test", test),
-                       ("peer_pair", fs.name)):
-        record(key, value)
+    _row(record, "fs-tests", test, fs.name)
 
     def command(index: int, side: str) -> str:
         mnt = MOUNT.format(side=side)
