@@ -339,8 +339,8 @@ class Session:
         p.OUT_HEADER.pack_into(self._rep, 0, end, 0, unique)
         if soft == -errno.EUCLEAN and self.minor >= p.MUSE_ECC_MINOR:
             worst, total = self.device.last_bitflips
-            p.READ_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), worst,
-                                 min(total, 0xFFFF))
+            p.READ_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft),
+                                 min(worst, 0xFFFF), min(total, 0xFFFF))   # u16, saturated
         else:
             p.IO_OUT.pack_into(self._rep, _OUT, length, p.errno_to_u32(soft), 0)
         self.stats.bytes["read" if flags & p.IO_INBAND else "oob_read"] += length
