@@ -39,6 +39,9 @@ from .peer_suites import (
 PROGRAM_TIMEOUT = 900          # seconds, enforced in the guest (timeout(1) exits 124)
 UBI_NUMBER = {"control": 7, "muse": 8}
 FS_UBI = 0         # the fs-tests' UBI device: integck -p's reattach takes the lowest free
+# test_1, test_2 and the stress tests fill the file system: on a whole 64 MiB UBI
+# volume test_2 alone took 250 s on nandsim (400-byte appends until full).
+FS_UBI_VOLUME = "16MiB"
 MOUNT = "/mnt/peer-{side}"
 
 pytestmark = pytest.mark.peer
@@ -146,7 +149,7 @@ def _mount(fs: FsPair, index: int, side: str) -> str:
     mnt = MOUNT.format(side=side)
     if fs.fs == "ubifs":
         make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {FS_UBI} "
-                f">/dev/null && ubimkvol /dev/ubi{FS_UBI} -N peer -m >/dev/null && "
+                f">/dev/null && ubimkvol /dev/ubi{FS_UBI} -N peer -s {FS_UBI_VOLUME} >/dev/null && "
                 f"mount -t ubifs ubi{FS_UBI}:peer {mnt}")
     else:
         make = f"flash_erase -q /dev/mtd{index} 0 0 && mount -t jffs2 mtd{index} {mnt}"
