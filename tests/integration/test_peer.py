@@ -165,9 +165,10 @@ def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
         mnt = MOUNT.format(side=side)
         args = FS_TESTS[test][0].format(mnt=mnt, index=index)
         arm = f" && {POWER_CUT}" if test.endswith("-powercut") else ""
-        return (f"{_mount(fs, index, side)}{arm} && cd {mnt} && "
+        # Not run from inside the mount: integck unmounts and remounts it.
+        return (f"{_mount(fs, index, side)}{arm} && "
                 f"TEST_FILE_SYSTEM_MOUNT_DIR={mnt} TEST_FILE_SYSTEM_TYPE={fs.fs} "
-                f"{program(test)} {args}; status=$?; cd /; exit $status")
+                f"{program(test)} {args}")
 
     out = _on_both(vm, muse, fs.pair, command, record)
     _judge(test, fs.name, out, record)
