@@ -131,9 +131,9 @@ RESOLVED: dict[tuple[str, str], tuple[str, str, str]] = {
     # (MUSE result, control result, why)
     **{("nandbiterrs-incremental", pair.name): (
         "passed", "failed",
-        "nandsim limitation: it takes a raw page program only with the OOB bytes "
-        "(\"too few bytes were input (2048 instead of 2112)\"), and nandbiterrs rewrites "
-        "its page raw without them; MUSE's NAND programs it and its ECC engine corrects")
+        "nandsim limitation: it takes a raw page program only with the OOB bytes (\"too "
+        "few bytes were input\": the page without its OOB), and nandbiterrs rewrites its "
+        "page raw without them; MUSE's NAND programs it and its ECC engine corrects")
        for pair in NAND_PAIRS},
     ("integ", "nand-slc-plain"): (
         "failed", "failed",
