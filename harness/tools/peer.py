@@ -1,8 +1,8 @@
 """muse-harness peer: mtd-utils' own suites on MUSE and on the in-kernel controls.
 
 Runs the peer tests (tests/integration/test_peer.py, marker peer) on the
-chosen kernel: each program of mtd-tests and ubi-tests on a MUSE device and on
-nandsim or mtdram of the same geometry, in one VM run. The programs come from
+chosen kernel: each program of mtd-tests, ubi-tests and fs-tests on a MUSE
+device and on nandsim or mtdram of the same geometry, in one VM run. The programs come from
 Debian's mtd-utils source, built into the guest image (harness.machine.
 mtdtests). Writes reports/peer.md and peer.json (report.peer), rows where MUSE
 and its control differ first.
