@@ -96,10 +96,9 @@ class FsPair:
 
 
 FS_PAIRS = (FsPair("ubifs", NAND_SLC_PLAIN), FsPair("jffs2", NOR), FsPair("jffs2", RAM))
-UBIFS_PAIRS = FS_PAIRS[:1]
 
 # fs-tests: program -> (its arguments, the file systems it runs on); {mnt} is the mount
-# point, {index} the MTD. TEST_FILE_SYSTEM_MOUNT_DIR and TEST_FILE_SYSTEM_TYPE tell the
+# point. TEST_FILE_SYSTEM_MOUNT_DIR and TEST_FILE_SYSTEM_TYPE tell the
 # programs where and what. Sizes are fs_run_all.sh's divided by 10 to 1000; rndrm00
 # and rmdir00 grow to 2 MB instead of filling the file system (-z0 had run 4 min on
 # one side of a 16 MiB UBIFS when it was stopped); fs_stress00.sh runs 30 s, not 360.
@@ -113,18 +112,8 @@ FS_TESTS: dict[str, tuple[str, tuple[FsPair, ...]]] = {
     "stress_2": ("-z1000000", FS_PAIRS),
     "stress_3": ("-z1000000 -e", FS_PAIRS),
     "fs_stress00.sh": ("30", FS_PAIRS),
-    # integck's power-cut mode: on EROFS it unmounts, detaches and reattaches the MTD
-    # (-m), remounts and checks what it had synced. The cuts are UBI's emulation on
-    # both sides (POWER_CUT below): the project's own cut ends the MUSE server, and
-    # with it the MTD integck must reattach in-process; test_powercut.py drives
-    # that one with its own recovery.
-    "integck-powercut": ("-p -m {index} -n 3 {mnt}", UBIFS_PAIRS),
 }
 
-# Arms UBI's power-cut emulation on ubi0 (the fs-tests' UBI device: integck's reattach
-# takes the lowest free number): read-only before the 4th to 64th EC/VID header write.
-POWER_CUT = ("dbg=/sys/kernel/debug/ubi/ubi0 && echo 4 > $dbg/tst_emulate_power_cut_min && "
-             "echo 64 > $dbg/tst_emulate_power_cut_max && echo 3 > $dbg/tst_emulate_power_cut")
 
 # (test, pair name) -> why the row is as it is, for rows where MUSE and its control
 # differ or both fail. A row listed here must show exactly this pair of results.

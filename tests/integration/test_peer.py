@@ -26,7 +26,6 @@ from .conftest import MuseServers, quote
 from .peer_suites import (
     FS_TESTS,
     MTD_TESTS,
-    POWER_CUT,
     QUICK,
     RESOLVED,
     UBI_PAIRS,
@@ -38,7 +37,7 @@ from .peer_suites import (
 
 PROGRAM_TIMEOUT = 900          # seconds, enforced in the guest (timeout(1) exits 124)
 UBI_NUMBER = {"control": 7, "muse": 8}
-FS_UBI = 0         # the fs-tests' UBI device: integck -p's reattach takes the lowest free
+FS_UBI = 0         # the fs-tests' UBI device
 # test_1, test_2 and the stress tests fill the file system: on a whole 64 MiB UBI
 # volume test_2 alone took 250 s on nandsim (400-byte appends until full).
 FS_UBI_VOLUME = "16MiB"
@@ -163,10 +162,9 @@ def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
 
     def command(index: int, side: str) -> str:
         mnt = MOUNT.format(side=side)
-        args = FS_TESTS[test][0].format(mnt=mnt, index=index)
-        arm = f" && {POWER_CUT}" if test.endswith("-powercut") else ""
+        args = FS_TESTS[test][0].format(mnt=mnt)
         # Not run from inside the mount: integck unmounts and remounts it.
-        return (f"{_mount(fs, index, side)}{arm} && "
+        return (f"{_mount(fs, index, side)} && "
                 f"TEST_FILE_SYSTEM_MOUNT_DIR={mnt} TEST_FILE_SYSTEM_TYPE={fs.fs} "
                 f"{program(test)} {args}")
 
