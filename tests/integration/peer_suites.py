@@ -97,21 +97,21 @@ class FsPair:
 
 FS_PAIRS = (FsPair("ubifs", NAND_SLC_PLAIN), FsPair("jffs2", NOR), FsPair("jffs2", RAM))
 
-# fs-tests: program -> (its arguments, the file systems it runs on); {mnt} is the mount
-# point. TEST_FILE_SYSTEM_MOUNT_DIR and TEST_FILE_SYSTEM_TYPE tell the
-# programs where and what. Sizes are fs_run_all.sh's divided by 10 to 1000; rndrm00
-# and rmdir00 grow to 2 MB instead of filling the file system (-z0 had run 4 min on
-# one side of a 16 MiB UBIFS when it was stopped); fs_stress00.sh runs 30 s, not 360.
-FS_TESTS: dict[str, tuple[str, tuple[FsPair, ...]]] = {
-    "test_1": ("", FS_PAIRS),
-    "test_2": ("", FS_PAIRS),
-    "integck": ("-n 1 {mnt}", FS_PAIRS),
-    "rndrm00": ("-z2000000", FS_PAIRS),
-    "rmdir00": ("-z2000000", FS_PAIRS),
-    "stress_1": ("-z1000000 -e", FS_PAIRS),
-    "stress_2": ("-z1000000", FS_PAIRS),
-    "stress_3": ("-z1000000 -e", FS_PAIRS),
-    "fs_stress00.sh": ("30", FS_PAIRS),
+# fs-tests, on every FS_PAIRS entry: program -> its arguments ({mnt}: the mount point).
+# TEST_FILE_SYSTEM_MOUNT_DIR and TEST_FILE_SYSTEM_TYPE tell the programs where and what.
+# Sizes are fs_run_all.sh's divided by 10 to 1000; rndrm00 and rmdir00 grow to 2 MB
+# instead of filling the file system (-z0 had run 4 min on one side of a 16 MiB UBIFS
+# when it was stopped); fs_stress00.sh runs 30 s, not 360.
+FS_TESTS: dict[str, str] = {
+    "test_1": "",
+    "test_2": "",
+    "integck": "-n 1 {mnt}",
+    "rndrm00": "-z2000000",
+    "rmdir00": "-z2000000",
+    "stress_1": "-z1000000 -e",
+    "stress_2": "-z1000000",
+    "stress_3": "-z1000000 -e",
+    "fs_stress00.sh": "30",
 }
 
 

@@ -24,6 +24,7 @@ from harness.pytest.testguest import TestGuest
 
 from .conftest import MuseServers, quote
 from .peer_suites import (
+    FS_PAIRS,
     FS_TESTS,
     MTD_TESTS,
     QUICK,
@@ -37,7 +38,6 @@ from .peer_suites import (
 
 PROGRAM_TIMEOUT = 900          # seconds, enforced in the guest (timeout(1) exits 124)
 UBI_NUMBER = {"control": 7, "muse": 8}
-FS_UBI = 0         # the fs-tests' UBI device
 # test_1, test_2 and the stress tests fill the file system: on a whole 64 MiB UBI
 # volume test_2 alone took 250 s on nandsim (400-byte appends until full).
 FS_UBI_VOLUME = "16MiB"
@@ -140,16 +140,17 @@ def test_ubi_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
     _judge(test, pair.name, out, record)
 
 
-FS_CASES = [(test, fs) for test, (_, pairs) in FS_TESTS.items() for fs in pairs]
+FS_CASES = [(test, fs) for test in FS_TESTS for fs in FS_PAIRS]
 
 
 def _mount(fs: FsPair, index: int, side: str) -> str:
     """A fresh file system of fs.fs on mtd<index>, mounted at MOUNT."""
     mnt = MOUNT.format(side=side)
     if fs.fs == "ubifs":
-        make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {FS_UBI} "
-                f">/dev/null && ubimkvol /dev/ubi{FS_UBI} -N peer -s {FS_UBI_VOLUME} >/dev/null && "
-                f"mount -t ubifs ubi{FS_UBI}:peer {mnt}")
+        number = UBI_NUMBER[side]
+        make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {number} "
+                f">/dev/null && ubimkvol /dev/ubi{number} -N peer -s {FS_UBI_VOLUME} "
+                f">/dev/null && mount -t ubifs ubi{number}:peer {mnt}")
     else:
         make = f"flash_erase -q /dev/mtd{index} 0 0 && mount -t jffs2 mtd{index} {mnt}"
     return f"mkdir -p {mnt} && {make}"
@@ -162,7 +163,7 @@ def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
 
     def command(index: int, side: str) -> str:
         mnt = MOUNT.format(side=side)
-        args = FS_TESTS[test][0].format(mnt=mnt)
+        args = FS_TESTS[test].format(mnt=mnt)
         # Not run from inside the mount: integck unmounts and remounts it.
         return (f"{_mount(fs, index, side)} && "
                 f"TEST_FILE_SYSTEM_MOUNT_DIR={mnt} TEST_FILE_SYSTEM_TYPE={fs.fs} "
