@@ -7,4 +7,5 @@
   bugprobe    raw-syscall probes of tests/integration/test_bugs.py
   biterrs     nandbiterrs' incremental test as raw syscalls (test_ecc.py)
   gcov        the kernel's gcov counters, reset and dumped (coverage flavour)
+  kmsgcount   counts kernel log records with a text, from now on (test_peer.py)
 """

@@ -39,6 +39,7 @@ class InjectionConfig:
     oplog: str | None = None
     powercut_at: int | None = None
     torn: str = "prefix"
+    powercut_every: tuple[int, int] | None = None
 
     @property
     def wanted(self) -> bool:
@@ -47,6 +48,7 @@ class InjectionConfig:
             or self.control is not None
             or self.oplog is not None
             or self.powercut_at is not None
+            or self.powercut_every is not None
         )
 
 
@@ -75,6 +77,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LO:HI",
         help="cut power during an op drawn from LO..HI by --seed",
     )
+    cut.add_argument(
+        "--powercut-every",
+        metavar="LO:HI",
+        help="cut power again and again, LO..HI ops apart (drawn by --seed), and keep "
+        "serving: the op at a cut is torn and fails with EROFS (see devices/powercut.py)",
+    )
     group.add_argument(
         "--torn",
         choices=TORN_MODES,
@@ -84,22 +92,33 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _span(option: str, text: str) -> tuple[int, int]:
+    low, sep, high = text.partition(":")
+    try:
+        span = (int(low), int(high))
+        if not sep or span[0] > span[1]:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected LO:HI with LO <= HI") from None
+    return span
+
+
 def config_from_args(args: argparse.Namespace, geometry: Geometry) -> InjectionConfig:
     faults = FaultConfig().updated(parse_assignments(args.fault), geometry)
     at = args.powercut_at
     if args.powercut_random is not None:
-        low, sep, high = args.powercut_random.partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            at = rng(args.seed, "powercut").randint(int(low), int(high))
-        except ValueError:
-            raise ConfigError(
-                f"--powercut-random {args.powercut_random!r}: expected LO:HI with LO <= HI"
-            ) from None
+        at = rng(args.seed, "powercut").randint(*_span("--powercut-random", args.powercut_random))
+    every = None
+    if args.powercut_every is not None:
+        every = _span("--powercut-every", args.powercut_every)
+        if every[0] < 1:
+            raise ConfigError(f"--powercut-every {args.powercut_every!r}: LO must be at least 1")
+        if args.oplog is not None:
+            # An oplog session ends at its cut (replay's model); these cuts recur.
+            raise ConfigError("--powercut-every takes no --oplog: its cuts do not end the run")
     if at is not None and at < 1:
         raise ConfigError(f"power cut op {at}: ops are numbered from 1")
-    return InjectionConfig(args.seed, faults, args.control, args.oplog, at, args.torn)
+    return InjectionConfig(args.seed, faults, args.control, args.oplog, at, args.torn, every)
 
 
 class Injection:
@@ -124,7 +143,12 @@ class Injection:
             }
             oplog = OpLogWriter(cfg.oplog, header)
         self.powercut = PowerCutLayer(
-            device, seed=cfg.seed, torn=cfg.torn, oplog=oplog, cut_at=cfg.powercut_at
+            device,
+            seed=cfg.seed,
+            torn=cfg.torn,
+            oplog=oplog,
+            cut_at=cfg.powercut_at,
+            every=cfg.powercut_every,
         )
         self.faults = FaultLayer(self.powercut, seed=cfg.seed, config=cfg.faults)
         self.ops: FlashOps = self.faults
@@ -135,6 +159,13 @@ class Injection:
             self.control = ControlServer(cfg.control, Controller(self.faults, self.powercut, stats))
         if cfg.powercut_at is not None:
             log.info("power cut armed at op %d (seed %d)", cfg.powercut_at, cfg.seed)
+        if cfg.powercut_every is not None:
+            log.info(
+                "power cuts every %d..%d ops, first at op %s (seed %d)",
+                *cfg.powercut_every,
+                self.powercut.cut_at,
+                cfg.seed,
+            )
         if oplog is not None:
             log.info("logging ops to %s, session %d", oplog.path, oplog.session)
 

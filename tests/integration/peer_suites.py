@@ -114,6 +114,22 @@ FS_TESTS: dict[str, str] = {
     "fs_stress00.sh": "30",
 }
 
+# integck's power-cut mode (-p) on UBIFS: it runs until stopped (POWER_CUT_SECONDS);
+# after each cut, when UBI has turned read-only and UBIFS answers EROFS, it unmounts,
+# detaches and reattaches the MTD (-m), mounts and checks all it had synced. The cuts
+# come from UBI's emulation on nandsim, which counts EC and VID header writes, and
+# from the server's recurring cuts on MUSE (--powercut-every), which count media ops
+# (about 65 page programs and an erase per header write under UBIFS) and tear the op
+# they hit. UBI's emulation resets at every attach: POWER_CUT_REARM arms it again.
+POWER_CUT_FS = FsPair("ubifs", NAND_SLC_PLAIN)
+POWER_CUT_SECONDS = 90
+POWER_CUT_MUSE = "--powercut-every 300:4000"
+POWER_CUT_REARM = (
+    "while :; do for d in /sys/kernel/debug/ubi/ubi*; do "
+    "[ \"$(cat $d/tst_emulate_power_cut 2>/dev/null)\" = 0 ] && "
+    "echo 4 > $d/tst_emulate_power_cut_min && echo 64 > $d/tst_emulate_power_cut_max && "
+    "echo 3 > $d/tst_emulate_power_cut; done; sleep 0.05; done")
+
 
 # (test, pair name) -> why the row is as it is, for rows where MUSE and its control
 # differ or both fail. A row listed here must show exactly this pair of results.

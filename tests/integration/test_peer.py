@@ -14,6 +14,7 @@ except the few cases in peer_suites.QUICK, which every run takes (make test).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,10 @@ from .peer_suites import (
     FS_PAIRS,
     FS_TESTS,
     MTD_TESTS,
+    POWER_CUT_FS,
+    POWER_CUT_MUSE,
+    POWER_CUT_REARM,
+    POWER_CUT_SECONDS,
     QUICK,
     RESOLVED,
     UBI_PAIRS,
@@ -143,11 +148,12 @@ def test_ubi_tests(vm: TestGuest, muse: MuseServers, test: str, pair: Pair,
 FS_CASES = [(test, fs) for test in FS_TESTS for fs in FS_PAIRS]
 
 
-def _mount(fs: FsPair, index: int, side: str) -> str:
-    """A fresh file system of fs.fs on mtd<index>, mounted at MOUNT."""
+def _mount(fs: FsPair, index: int, side: str, ubi: int | None = None) -> str:
+    """A fresh file system of fs.fs on mtd<index>, mounted at MOUNT (UBIFS: on UBI
+    device `ubi`, by default the side's UBI_NUMBER)."""
     mnt = MOUNT.format(side=side)
     if fs.fs == "ubifs":
-        number = UBI_NUMBER[side]
+        number = UBI_NUMBER[side] if ubi is None else ubi
         make = (f"ubiformat -y -q /dev/mtd{index} && ubiattach -m {index} -d {number} "
                 f">/dev/null && ubimkvol /dev/ubi{number} -N peer -s {FS_UBI_VOLUME} "
                 f">/dev/null && mount -t ubifs ubi{number}:peer {mnt}")
@@ -171,3 +177,42 @@ def test_fs_tests(vm: TestGuest, muse: MuseServers, test: str, fs: FsPair,
 
     out = _on_both(vm, muse, fs.pair, command, record)
     _judge(test, fs.name, out, record)
+
+
+def test_integck_power_cut(vm: TestGuest, muse: MuseServers,
+                          record: Callable[[str, object], None]) -> None:
+    """integck -p for POWER_CUT_SECONDS on each side: it must still be running when
+    stopped (a failed check after a cut ends it early), and cuts must have fired."""
+    fs = POWER_CUT_FS
+    _row(record, "fs-tests", "integck-powercut", fs.name)
+    ctl = "/tmp/peer-powercut.ctl"
+    pair = dataclasses.replace(fs.pair, muse=f"{fs.pair.muse} {POWER_CUT_MUSE} --control {ctl}")
+    count = "/tmp/peer-powercut.cuts"
+    muse_cuts = (f"python3 -m guest.muse ctl --control {ctl} get | python3 -c "
+                 "'import json, sys; print(json.load(sys.stdin)[\"powercut\"][\"cuts\"])'")
+
+    def command(index: int, side: str) -> str:
+        mnt = MOUNT.format(side=side)
+        if side == "control":
+            start = (f"python3 -m guest.kmsgcount 'emulating a power cut' {count} & "
+                     f"watch=$!; ({POWER_CUT_REARM}) & arm=$!; ")
+            cuts = f"kill $arm $watch; cuts=$(cat {count})"
+        else:
+            start, cuts = "", f"cuts=$({muse_cuts})"
+        # timeout's 124 is the pass: integck -p stops only on a failed check. UBI
+        # device 0: integck's reattach takes the lowest free number, and mounts the
+        # same "ubi0:peer" again.
+        return (f"{_mount(fs, index, side, ubi=0)} || exit 1; {start}"
+                f"TEST_FILE_SYSTEM_MOUNT_DIR={mnt} TEST_FILE_SYSTEM_TYPE={fs.fs} "
+                f"timeout {POWER_CUT_SECONDS} {program('integck')} -p -m {index} {mnt}; "
+                f"status=$?; {cuts}; echo \"integck exit $status, power cuts: $cuts\"; "
+                f"[ $status = 124 ] && [ \"$cuts\" -gt 0 ]")
+
+    out = _on_both(vm, muse, pair, command, record)
+    cuts = {}
+    for side, text in out.items():
+        found = [ln for ln in text.splitlines() if ln.startswith("integck exit")]
+        cuts[side] = found[-1].rsplit(" ", 1)[-1] if found else "-"
+    record("peer_note", f"power cuts in {POWER_CUT_SECONDS} s: MUSE {cuts['muse']} "
+                        f"(its own, torn ops), nandsim {cuts['control']} (UBI's emulation)")
+    _judge("integck-powercut", fs.name, out, record)

@@ -1,6 +1,7 @@
 """Power-cut emulation of the guest MUSE server: oplog, torn ops, live cuts, replay."""
 
 import errno
+import itertools
 import json
 import random
 import shutil
@@ -494,6 +495,65 @@ def test_powercut_random_is_seeded(capsys):
     assert "numbered from 1" in capsys.readouterr().err
     assert cli.main(["serve", "--dry-run", *GEO_ARGS, "--fault", "bogus=1"]) == 1
     assert "unknown fault 'bogus'" in capsys.readouterr().err
+
+
+def test_powercut_every_tears_fails_and_serves_on():
+    """Recurring cuts: each cut op is torn and fails with EROFS, the next cut comes
+    LO..HI ops later, and the ops between them are applied whole."""
+    store = open_store(GEO, None, "raw+oob")
+    device = make_device(GEO, store, factory_bad=FACTORY_BAD)
+    layer = PowerCutLayer(device, seed=5, every=(3, 6))
+    first = layer.cut_at
+    assert first is not None and 3 <= first <= 6
+    cuts: list[int] = []
+    for n in range(1, 41):
+        block = n % 8
+        try:
+            layer.erase(block * BLOCK, BLOCK)
+        except OpError as err:
+            assert err.errno == errno.EROFS and f"op {n} " in err.message
+            cuts.append(n)
+    assert cuts[0] == first
+    assert all(3 <= b - a <= 6 for a, b in itertools.pairwise(cuts)), cuts
+    stats = layer.powercut_stats()
+    assert stats["cuts"] == len(cuts) >= 40 // 6 and stats["ops"] == 40
+    assert stats["every"] == [3, 6] and stats["armed_at"] == layer.cut_at
+    assert layer.cut_at is not None and layer.cut_at > 40
+    # A cut program is torn (prefix mode: the start of the page, not all of it), and
+    # the program after it lands whole: power is back at once.
+    layer = PowerCutLayer(make_device(GEO, open_store(GEO, None, "raw+oob")), seed=5, every=(1, 1))
+    with pytest.raises(OpError):
+        layer.write(0, p.IO_INBAND, mv(bytes(PAGE)))
+    torn = state(layer.device.store)[:PAGE]
+    assert torn not in (bytes(PAGE), b"\xff" * PAGE), "the cut op must land torn"
+    layer.every = (9, 9)
+    layer.cut_at = None
+    layer.write(PAGE, p.IO_INBAND, mv(bytes(PAGE)))
+    assert state(layer.device.store)[PAGE : 2 * PAGE] == bytes(PAGE)
+
+
+def test_powercut_every_options(capsys):
+    def every(*args: str) -> tuple[int, int] | None:
+        parsed = cli.build_parser().parse_args(["serve", *GEO_ARGS, *args])
+        return cli.build_config(parsed).injection.powercut_every
+
+    assert every("--powercut-every", "200:2000") == (200, 2000)
+    assert every() is None
+    for bad, message in (("9:3", "LO <= HI"), ("0:3", "at least 1"), ("x", "LO:HI")):
+        assert cli.main(["serve", "--dry-run", *GEO_ARGS, "--powercut-every", bad]) == 1
+        assert message in capsys.readouterr().err
+    assert (
+        cli.main(
+            ["serve", "--dry-run", *GEO_ARGS, "--powercut-every", "3:4", "--oplog", "/tmp/never"]
+        )
+        == 1
+    )
+    assert "no --oplog" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: one cut option
+        cli.main(["serve", "--dry-run", *GEO_ARGS, "--powercut-every", "3:4", "--powercut-at", "5"])
+    assert "not allowed with" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="1 <= LO <= HI"):
+        PowerCutLayer(make_device(GEO, open_store(GEO, None, "raw+oob")), every=(5, 2))
 
 
 # -- the whole process

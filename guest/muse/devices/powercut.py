@@ -8,15 +8,24 @@ and the image are flushed, and PowerCut is raised: the session stops without
 replying, the process closes /dev/muse and exits as after a power loss.
 Faults refused by the fault layer (grown-bad blocks) never get here, so they
 take no op number.
+
+With `every` (LO, HI) the cuts recur and the server lives on, the way UBI's
+own emulation (tst_emulate_power_cut) works for its callers: the op at the cut
+point is applied torn and fails with EROFS, the next cut is armed LO..HI ops
+later, and power is back at once. The kernel side stops writing on that
+error (UBI turns read-only), so the media holds what a real cut would leave
+until the MTD is attached again: what integck's power-cut mode needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import threading
 
-from ..errors import ConfigError, PowerCut
+from ..errors import ConfigError, OpError, PowerCut
 from ..oplog import ERASE, MARKBAD, PROGRAM, Op, OpLogWriter
+from ..seeding import rng
 from .base import Device, DeviceLayer
 from .torn import TORN_MODES, apply_op, apply_torn
 
@@ -32,10 +41,13 @@ class PowerCutLayer(DeviceLayer):
         torn: str = "prefix",
         oplog: OpLogWriter | None = None,
         cut_at: int | None = None,
+        every: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(device)
         if torn not in TORN_MODES:
             raise ConfigError(f"unknown torn-write mode {torn!r}: expected one of {TORN_MODES}")
+        if every is not None and not 1 <= every[0] <= every[1]:
+            raise ConfigError(f"power cuts every {every[0]}..{every[1]} ops: need 1 <= LO <= HI")
         self.device = device
         self.seed = seed
         self.torn = torn
@@ -44,6 +56,11 @@ class PowerCutLayer(DeviceLayer):
         self.ops = 0
         self.cut_at = cut_at
         self.cut: Op | None = None
+        self.every = every
+        self.cuts = 0
+        self._draw = rng(seed, "powercut-every")
+        if every is not None and cut_at is None:
+            self.cut_at = self._draw.randint(*every)
 
     def arm(self, at: int | None) -> None:
         """Cut at op `at` (None disarms); it must still lie ahead."""
@@ -58,6 +75,8 @@ class PowerCutLayer(DeviceLayer):
             return {
                 "ops": self.ops,
                 "armed_at": self.cut_at,
+                "cuts": self.cuts,
+                "every": None if self.every is None else list(self.every),
                 "cut": None if cut is None else {"op": cut.number, "what": cut.describe()},
                 "seed": self.seed,
                 "torn": self.torn,
@@ -92,6 +111,11 @@ class PowerCutLayer(DeviceLayer):
         self.device.sync()
         with self.lock:
             self.cut = dataclasses.replace(op, data=b"")  # not the request buffer
+            self.cuts += 1
+            if self.every is not None:
+                self.cut_at = number + self._draw.randint(*self.every)
+        if self.every is not None:
+            raise OpError(errno.EROFS, f"power cut at op {number} ({op.describe()})")
         raise PowerCut(number, op.describe())
 
     def close(self) -> None:
