@@ -151,3 +151,40 @@ def test_a_stalled_server_never_hangs_its_users_for_good(
     assert found.get("killable", True), (
         f"SIGKILL does not end a {stall.name} that waits on a stalled server ({mode}): "
         f"{found}")
+
+
+UBIFS = (f"ubiformat -y -q /dev/mtd{{n}} && ubiattach -m {{n}} -d {UBI} >/dev/null && "
+         f"ubimkvol /dev/ubi{UBI} -N v -m >/dev/null && mkdir -p {MNT} && "
+         f"mount -t ubifs ubi{UBI}:v {MNT}")
+READ_ONLY = "switch to read-only mode"
+
+
+def test_a_killed_writer_does_not_fail_the_flash_for_everyone(
+        vm: TestGuest, muse: MuseServers, record: Callable[[str, object], None]) -> None:
+    """A task killed while its synchronous UBIFS write waits on the server: UBIFS
+    writes its journal through UBI in the writer's own context, and UBI takes any
+    write error for a failing flash and turns read-only for every user. No MTD driver
+    fails a program because its caller got a signal; as posted MUSE does, with
+    -EINTR, when the request is still queued (fuse's request_wait_answer()). Seen in
+    the peer run first: integck stopped by timeout(1) left UBI read-only on MUSE."""
+    server = muse.start(f"{NAND} --control {CTL}")
+    n = server.mtd.index
+    vm.check(UBIFS.format(n=n), timeout=300)
+    before = int(vm.check(f"dmesg | grep -c '{READ_ONLY}' || true").stdout.strip() or 0)
+    try:
+        vm.check(f"kill -STOP {server.pid}")
+        found = _probe(vm, f"dd if=/dev/zero of={MNT}/killed bs=4096 count=1 oflag=sync")
+    finally:
+        vm.run(f"kill -CONT {server.pid}")
+    for key in ("blocked", "state", "killable"):
+        record(f"stall_{key}", found.get(key, "-"))
+    assert found["blocked"], f"the write never waited on the stopped server: {found}"
+    gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} --grace 30", timeout=60)
+    assert gone.ok, f"the writer outlived the stall: {gone.stdout}"
+    after = vm.run(f"dd if=/dev/zero of={MNT}/after bs=4096 count=1 oflag=sync 2>&1", timeout=120)
+    turned = int(vm.check(f"dmesg | grep -c '{READ_ONLY}' || true").stdout.strip() or 0) - before
+    log = vm.run(f"dmesg | grep -E 'ubi{UBI}|UBIFS' | tail -n 12").stdout
+    vm.run(f"umount {MNT}; ubidetach -d {UBI}", timeout=120)
+    assert turned == 0 and after.ok, (
+        f"killing one writer failed the flash for everyone: UBI turned read-only "
+        f"{turned} time(s); a later write: {after.describe()}\n{log}")
