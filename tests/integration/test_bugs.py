@@ -661,3 +661,81 @@ def test_blkpg_delete_while_adding(vm: TestGuest) -> None:
         server = blkpg_delete_mtd33(vm, "bdel", "bd")
         wait_names(vm, server, ["bdel"] + [f"bd{i}" for i in range(64) if i != 32])
         assert vm.check("cat /sys/class/mtd/mtd0/muse_pid").stdout.strip() == str(server.pid)
+
+
+# -- a server that stalls ----------------------------------------------------------------------
+TIMEOUT_PARAM = "/sys/module/muse/parameters/request_timeout"
+
+
+@contextlib.contextmanager
+def request_timeout(vm: TestGuest, seconds: int) -> Iterator[None]:
+    """muse's request_timeout for the block (a kernel without it keeps waiting)."""
+    old = vm.run(f"cat {TIMEOUT_PARAM}").stdout.strip()
+    vm.run(f"test -w {TIMEOUT_PARAM} && echo {seconds} > {TIMEOUT_PARAM}")
+    try:
+        yield
+    finally:
+        if old:      # the VM serves other tests: the module's own value again
+            vm.run(f"echo {old} > {TIMEOUT_PARAM}")
+
+
+def test_unanswered_request_ends(vm: TestGuest, muse: MuseServers) -> None:
+    # The server reads a request and never answers it. Posted, the task waits in
+    # D until the server dies, whatever signal it gets, and so do UBI's and
+    # JFFS2's kernel threads, and ubidetach and umount behind them. Fixed, the
+    # connection is aborted after request_timeout: the read fails, the server
+    # sees the abort and exits, and the MTD goes.
+    server = muse.start(f"{NAND} --control {CTL}")
+    with request_timeout(vm, 3):
+        hostile(vm, "swallow,op=read")
+        started = time.monotonic()
+        read = vm.run(f"dd if={server.mtd.dev} of=/dev/null bs=2048 count=1 & p=$!; "
+                      "for i in $(seq 200); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
+                      "if kill -0 $p 2>/dev/null; then echo still waiting; exit 99; fi; wait $p",
+                      timeout=120)
+        waited = time.monotonic() - started
+    assert read.exit_status not in (0, 99), (
+        f"a read the server never answers, after {waited:.0f} s: {read.describe()}")
+    status = server.proc.wait(60)
+    muse.running.remove(server)
+    assert status == 5, f"the server did not see its connection aborted: exit {status}\n" \
+                        f"{server.proc.text()}"
+    wait_no_mtds(vm)
+
+
+UBI_DEV = 5
+UBI_MNT = "/mnt/bugs-ubifs"
+
+
+def test_killed_writer_keeps_ubi(vm: TestGuest, muse: MuseServers) -> None:
+    # A task is killed while its synchronous UBIFS write is queued for the
+    # server (stopped here, so that the request waits). UBIFS writes its journal
+    # through UBI in the writer's own context, and UBI takes any write error for
+    # a failing flash: it turns read-only for every user. Posted, fuse gives up
+    # on the queued request and the write fails with -EINTR; fixed, the request
+    # waits for the server like a program waits for a chip. (Found in the peer
+    # run: integck stopped by timeout(1) left UBI read-only on MUSE.)
+    server = muse.start(f"{NAND} --control {CTL}")
+    n = server.mtd.index
+    vm.check(f"ubiformat -y -q /dev/mtd{n} && ubiattach -m {n} -d {UBI_DEV} >/dev/null && "
+             f"ubimkvol /dev/ubi{UBI_DEV} -N v -m >/dev/null && mkdir -p {UBI_MNT} && "
+             f"mount -t ubifs ubi{UBI_DEV}:v {UBI_MNT}", timeout=300)
+    try:
+        vm.check(f"kill -STOP {server.pid}")
+        try:
+            probed = vm.run("python3 -m guest.stallprobe --wait 2 --grace 2 -- dd if=/dev/zero "
+                            f"of={UBI_MNT}/killed bs=4096 count=1 oflag=sync", timeout=120)
+        finally:
+            vm.run(f"kill -CONT {server.pid}")
+        found = json_lines(probed.stdout)[-1]
+        assert found["blocked"], f"the write never waited on the stopped server: {found}"
+        gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} --grace 30",
+                      timeout=60)
+        assert gone.ok, f"the killed writer outlived the stall: {gone.stdout}"
+        after = vm.run(f"dd if=/dev/zero of={UBI_MNT}/after bs=4096 count=1 oflag=sync 2>&1",
+                       timeout=120)
+        log = vm.run(f"dmesg | grep -E 'ubi{UBI_DEV}|UBIFS' | tail -n 8").stdout
+        assert after.ok, f"killing one writer failed the flash for everyone: {after.describe()}" \
+                         f"\n{log}"
+    finally:
+        vm.run(f"umount {UBI_MNT}; ubidetach -d {UBI_DEV}", timeout=120)
