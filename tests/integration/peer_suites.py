@@ -101,7 +101,7 @@ FS_PAIRS = (FsPair("ubifs", NAND_SLC_PLAIN), FsPair("jffs2", NOR), FsPair("jffs2
 # TEST_FILE_SYSTEM_MOUNT_DIR and TEST_FILE_SYSTEM_TYPE tell the programs where and what.
 # Sizes are fs_run_all.sh's divided by 10 to 1000; rndrm00 and rmdir00 grow to 2 MB
 # instead of filling the file system (-z0 had run 4 min on one side of a 16 MiB UBIFS
-# when it was stopped); fs_stress00.sh runs 30 s, not 360.
+# when it was stopped); fs_stress00.sh and fs_stress01.sh run 30 s, not 360.
 FS_TESTS: dict[str, str] = {
     "test_1": "",
     "test_2": "",
@@ -112,6 +112,7 @@ FS_TESTS: dict[str, str] = {
     "stress_2": "-z1000000",
     "stress_3": "-z1000000 -e",
     "fs_stress00.sh": "30",
+    "fs_stress01.sh": "30",
 }
 
 # integck's power-cut mode (-p) on UBIFS: it runs until stopped (POWER_CUT_SECONDS);
