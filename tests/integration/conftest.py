@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,6 +77,33 @@ def mtd_oob_read(vm: TestGuest, dev: str, offs: int, ooblen: int = 64) -> dict[s
     finally:
         vm.check("rmmod mtd_oob_read")
     return {key: int(value) for key, value in (line.split(":", 1) for line in out.split())}
+
+
+TIMEOUT_PARAM = "/sys/module/muse/parameters/request_timeout"
+
+
+@contextlib.contextmanager
+def request_timeout(vm: TestGuest, seconds: int) -> Iterator[None]:
+    """muse's request_timeout for the block (a kernel without it, as posted, keeps
+    waiting for the server); the module's own value again afterwards, for the VM's
+    other tests."""
+    old = vm.run(f"cat {TIMEOUT_PARAM}").stdout.strip()
+    if old:
+        vm.check(f"echo {seconds} > {TIMEOUT_PARAM}")
+    try:
+        yield
+    finally:
+        if old:
+            vm.run(f"echo {old} > {TIMEOUT_PARAM}")
+
+
+def stall_probe(vm: TestGuest, command: str) -> dict[str, object]:
+    """What guest.stallprobe found of `command`: waited 2 s, then SIGINT, then SIGKILL."""
+    result = vm.run(f"python3 -m guest.stallprobe --wait 2 --grace 2 -- {command}", timeout=120)
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+    assert result.ok and lines, f"stallprobe gave no result:\n{result.describe()}"
+    found: dict[str, object] = json.loads(lines[-1])
+    return found
 
 
 def quote(text: str) -> str:

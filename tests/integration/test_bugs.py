@@ -26,7 +26,7 @@ from harness.errors import GuestTimeout
 from harness.machine.ssh import GuestProcess
 from harness.pytest.testguest import TestGuest
 
-from .conftest import MuseServers, quote
+from .conftest import MuseServers, quote, request_timeout, stall_probe
 
 # The bug table's verdicts (failed as posted, passed with the fix) were established with
 # the guest's CPUs running in parallel; several tests race the kernel's work items.
@@ -664,21 +664,6 @@ def test_blkpg_delete_while_adding(vm: TestGuest) -> None:
 
 
 # -- a server that stalls ----------------------------------------------------------------------
-TIMEOUT_PARAM = "/sys/module/muse/parameters/request_timeout"
-
-
-@contextlib.contextmanager
-def request_timeout(vm: TestGuest, seconds: int) -> Iterator[None]:
-    """muse's request_timeout for the block (a kernel without it keeps waiting)."""
-    old = vm.run(f"cat {TIMEOUT_PARAM}").stdout.strip()
-    vm.run(f"test -w {TIMEOUT_PARAM} && echo {seconds} > {TIMEOUT_PARAM}")
-    try:
-        yield
-    finally:
-        if old:      # the VM serves other tests: the module's own value again
-            vm.run(f"echo {old} > {TIMEOUT_PARAM}")
-
-
 def test_unanswered_request_ends(vm: TestGuest, muse: MuseServers) -> None:
     # The server reads a request and never answers it. Posted, the task waits in
     # D until the server dies, whatever signal it gets, and so do UBI's and
@@ -723,11 +708,10 @@ def test_killed_writer_keeps_ubi(vm: TestGuest, muse: MuseServers) -> None:
     try:
         vm.check(f"kill -STOP {server.pid}")
         try:
-            probed = vm.run("python3 -m guest.stallprobe --wait 2 --grace 2 -- dd if=/dev/zero "
-                            f"of={UBI_MNT}/killed bs=4096 count=1 oflag=sync", timeout=120)
+            found = stall_probe(vm, f"dd if=/dev/zero of={UBI_MNT}/killed bs=4096 count=1 "
+                                    "oflag=sync")
         finally:
             vm.run(f"kill -CONT {server.pid}")
-        found = json_lines(probed.stdout)[-1]
         assert found["blocked"], f"the write never waited on the stopped server: {found}"
         gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} --grace 30",
                       timeout=60)

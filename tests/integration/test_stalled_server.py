@@ -20,7 +20,6 @@ splat, which fails the test like any other.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pytest
 
 from harness.pytest.testguest import TestGuest
 
-from .conftest import MuseServers, quote
+from .conftest import MuseServers, quote, request_timeout, stall_probe
 
 CTL = "/tmp/stall.ctl"
 NAND = ("--type nand --name stalled --size 16MiB --writesize 2048 --oobsize 64 "
@@ -38,7 +37,6 @@ NOR = "--type nor --name stalled --size 4MiB --erasesize 64KiB"
 REQUEST_TIMEOUT = 10           # seconds, muse's request_timeout while the test runs; more
                                # than stallprobe's ~6 s of waiting and signals
 HUNG_TASK_TIMEOUT = 20         # seconds, while the test runs (the flavour's own: 30)
-TIMEOUT_PARAM = "/sys/module/muse/parameters/request_timeout"
 UBI = 5
 
 
@@ -88,14 +86,6 @@ STALLS = [
 ]
 
 
-def _probe(vm: TestGuest, command: str) -> dict[str, object]:
-    result = vm.run(f"python3 -m guest.stallprobe --wait 2 --grace 2 -- {command}", timeout=120)
-    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
-    assert result.ok and lines, f"stallprobe gave no result:\n{result.describe()}"
-    found: dict[str, object] = json.loads(lines[-1])
-    return found
-
-
 def _stall_and_probe(vm: TestGuest, stall: Stall, mode: str, pid: int,
                      n: int) -> tuple[dict[str, object], float]:
     """The probe's findings, and the monotonic time the user's command started."""
@@ -108,7 +98,7 @@ def _stall_and_probe(vm: TestGuest, stall: Stall, mode: str, pid: int,
         vm.check(stall.trigger or "true", timeout=120)
         vm.check(f"kill -STOP {pid}")
     started = time.monotonic()
-    return _probe(vm, stall.command.format(n=n)), started
+    return stall_probe(vm, stall.command.format(n=n)), started
 
 
 def _hung_task_detector(vm: TestGuest) -> bool:
@@ -123,28 +113,24 @@ def test_a_stalled_server_never_hangs_its_users_for_good(
     detector = _hung_task_detector(vm)
     if detector:
         vm.check(f"echo {HUNG_TASK_TIMEOUT} > /proc/sys/kernel/hung_task_timeout_secs")
-    # Empty on a kernel without 0125 (--as-posted): its users wait for the server.
-    default_timeout = vm.run(f"cat {TIMEOUT_PARAM}").stdout.strip()
-    if default_timeout:
-        vm.check(f"echo {REQUEST_TIMEOUT} > {TIMEOUT_PARAM}")
-    server = muse.start(f"{stall.server} --control {CTL}")
-    n = server.mtd.index
-    try:
-        found, started = _stall_and_probe(vm, stall, mode, server.pid, n)
-        # The server lives and stalls on: the request timeout must end the wait.
-        gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} "
-                      f"--grace {REQUEST_TIMEOUT + 10}", timeout=REQUEST_TIMEOUT + 60)
-        released_after = time.monotonic() - started
-        aborted = server.proc.wait(15) if mode == "swallow" and gone.ok else None
-    finally:
-        # Whatever happened, the server dies here: that is what must free everything.
-        vm.run(f"kill -KILL {server.pid}")
-        server.proc.wait(60)
-        muse.running.remove(server)
-        if default_timeout:
-            vm.run(f"echo {default_timeout} > {TIMEOUT_PARAM}")
-        if detector:       # the VM may serve other tests: the flavour's own timeout
-            vm.run("echo 30 > /proc/sys/kernel/hung_task_timeout_secs")
+    # A kernel without 0125 (--as-posted) has no timeout: its users wait for the server.
+    with request_timeout(vm, REQUEST_TIMEOUT):
+        server = muse.start(f"{stall.server} --control {CTL}")
+        n = server.mtd.index
+        try:
+            found, started = _stall_and_probe(vm, stall, mode, server.pid, n)
+            # The server lives and stalls on: the request timeout must end the wait.
+            gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} "
+                          f"--grace {REQUEST_TIMEOUT + 10}", timeout=REQUEST_TIMEOUT + 60)
+            released_after = time.monotonic() - started
+            aborted = server.proc.wait(15) if mode == "swallow" and gone.ok else None
+        finally:
+            # Whatever happened, the server dies here: that is what must free everything.
+            vm.run(f"kill -KILL {server.pid}")
+            server.proc.wait(60)
+            muse.running.remove(server)
+            if detector:       # the VM may serve other tests: the flavour's own timeout
+                vm.run("echo 30 > /proc/sys/kernel/hung_task_timeout_secs")
     for key in ("blocked", "state", "interruptible", "killable", "state_after_kill"):
         record(f"stall_{key}", found.get(key, "-"))
     record("stall_user", stall.name)
