@@ -22,10 +22,12 @@ TEST_CYCLES ?= 20
 # (tests marked for the debug flavour run in make check and make bugs).
 TEST_FLAVOURS ?= $(FLAVOUR),partmaster
 TOOLCHAIN ?= gcc
+# A flavour that needs clang (kernel/flavours.toml: kmsan) builds with it whatever
+# TOOLCHAIN says; deps installs clang for it too.
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR) --toolchain $(TOOLCHAIN)
 APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
-	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN)),clang lld llvm)
+	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN))$(filter kmsan,$(FLAVOUR)),clang lld llvm)
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
 	powercut-repro matrix coverage mutate-generated peer

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import BuildError, SeriesError
+from harness.errors import BuildError, ConfigError, SeriesError
 from harness.kernel.incremental import (
     changed_since,
     config_current,
@@ -87,10 +87,19 @@ class BuildRequest:
             args.append(f"--toolchain={self.toolchain}")
         return args
 
+    def compiler(self) -> str:
+        """The toolchain to build with: the flavour's own where it needs one (a
+        clang-only sanitizer), else the one asked for."""
+        needs = flavour(self.flavour, self.base).toolchain
+        if needs and self.toolchain not in (DEFAULT_TOOLCHAIN, needs):
+            raise ConfigError(f"flavour {self.flavour!r} builds only with {needs}, "
+                              f"not {self.toolchain}")
+        return needs or self.toolchain
+
     def build_name(self) -> str:
         name = f"{self.base}-{self.flavour}"
-        if self.toolchain != DEFAULT_TOOLCHAIN:
-            name += f"-{self.toolchain}"
+        if self.compiler() != DEFAULT_TOOLCHAIN:
+            name += f"-{self.compiler()}"
         if self.as_posted:
             name += "-as-posted"
         if self.extra_patches or self.build_as:
@@ -201,12 +210,12 @@ def series_of(request: BuildRequest) -> Series:
 def _toolchain_key(request: BuildRequest) -> list[str]:
     """A part of the cache keys for a toolchain other than the default, so that gcc
     kernels built before toolchains were a choice stay valid."""
-    return [] if request.toolchain == DEFAULT_TOOLCHAIN else [request.toolchain]
+    return [] if request.compiler() == DEFAULT_TOOLCHAIN else [request.compiler()]
 
 
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
     """The source, the patches and the cache key a request stands for."""
-    toolchain(request.toolchain).check()
+    toolchain(request.compiler()).check()
     fl = flavour(request.flavour, request.base)
     # The series first: an unknown base fails here, before a package is installed.
     series = series_of(request) if request.kernel_src is None else None
@@ -289,7 +298,7 @@ def _build(request: BuildRequest, builddir: Path, source: Source, series: Series
     commit = head(tree) if not source.has_muse else None
     changed = changed_since(tree, builddir, commit)
     phases["apply_seconds"] = round(time.monotonic() - clock, 1)
-    make = [*make_command(tree, builddir, request.jobs, request.toolchain), *fl.make_vars]
+    make = [*make_command(tree, builddir, request.jobs, request.compiler()), *fl.make_vars]
     clock = time.monotonic()
     config_key = sha256_files(list(fl.fragments),
                               extra="".join([request.flavour, *_toolchain_key(request)]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.kernel.toolchains import TOOLCHAINS
 from harness.paths import CONFIGS_DIR, FLAVOURS_FILE
 from harness.proc import run_logged
 
@@ -30,6 +31,8 @@ class Flavour:
     # kbuild variables on make's command line (e.g. GCOV_PROFILE_muse.o=y): what a
     # fragment cannot say, without patching a Makefile.
     make_vars: tuple[str, ...] = ()
+    # The toolchain the flavour's options need (kmsan: clang), whatever the run asks.
+    toolchain: str = ""
 
 
 def fragment_path(name: str, base: str = "") -> Path:
@@ -51,7 +54,12 @@ def load_flavours(path: Path = FLAVOURS_FILE, base: str = "") -> dict[str, Flavo
             if not MAKE_VAR.match(var):
                 raise ConfigError(f"{path}: flavour {name!r}: make_vars entry {var!r} is not "
                                   "NAME=VALUE")
-        flavours[name] = Flavour(name, entry.get("description", ""), fragments, make_vars)
+        needs = entry.get("toolchain", "")
+        if needs and needs not in TOOLCHAINS:
+            raise ConfigError(f"{path}: flavour {name!r}: unknown toolchain {needs!r} "
+                              f"(known: {', '.join(TOOLCHAINS)})")
+        flavours[name] = Flavour(name, entry.get("description", ""), fragments, make_vars,
+                                 needs)
     return flavours
 
 

@@ -309,6 +309,9 @@ def _judge(item: pytest.Item, aftermath: Aftermath, failure: BaseException | Non
         prints = [fingerprint(s) for s in aftermath.splats]
         item.user_properties.append(("fingerprints", "; ".join(
             f"{p.digest} {p.title}" for p in prints)))
+    if aftermath.foreign:
+        item.user_properties.append(("foreign_splats", "; ".join(
+            s.title for s in aftermath.foreign)))
     if failure is not None or problems:
         item.add_report_section("call", "guest console", aftermath.console)
     if aftermath.kmemleak_text:

@@ -18,6 +18,7 @@ from harness.errors import HarnessError, VMError
 from harness.machine.ssh import CommandResult, GuestProcess
 from harness.machine.vm import VM
 from harness.verdict.aftermath import Aftermath
+from harness.verdict.foreign import split
 from harness.verdict.kmemleak import SCAN_COMMAND, Leak, parse_report, report_between_markers
 from harness.verdict.leftovers import SETTLE_SECONDS, parse_pinned, settle_command
 
@@ -101,9 +102,9 @@ class TestGuest:
             broken = f"end of test: {exc}"
             self.end = None
         assert self.vm.console is not None
+        ours, foreign = split(self.vm.console.splats_between(self.start, self.end))
         self.aftermath = Aftermath(
-            test_id=self.test_id, console=self.console,
-            splats=tuple(self.vm.console.splats_between(self.start, self.end)),
+            test_id=self.test_id, console=self.console, splats=ours, foreign=foreign,
             leaks=tuple(self.leaks), leak_report=self.leak_report,
             kmemleak_error=self.kmemleak_error, pinned=pinned,
             vm_error=self.vm_error, broken=broken)

@@ -85,7 +85,7 @@ def _delta(source: Source, series: Series, k: int, text: str, series_sources: li
     before it. The next step's checkout rewrites what this one turned back."""
     patch = series.patches[k - 1]
     files = diagnostics.sources_of(diagnostics.touched(text), series_sources)
-    compiler = request.toolchain
+    compiler = request.compiler()
     tree = apply_series(source, Series(series.base, series.patches[:k], 0))
     make = make_command(tree, builddir, request.jobs, compiler)
     after = diagnostics.collect(make, tree, builddir, files, compiler, log)
@@ -149,7 +149,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
             log = builddir / "series-check.log"
             log.write_bytes(b"")
             tree = apply_series(source, prefix)
-            make = make_command(tree, builddir, request.jobs, request.toolchain)
+            make = make_command(tree, builddir, request.jobs, request.compiler())
             begin = time.monotonic()
             say(f"[{k}/{len(series.patches)}] {patch.name} ({flavour_name})")
             try:
@@ -171,7 +171,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
     report.write_text(json.dumps({
         "base": request.base, "origin": source.origin, "ok": ok,
         "seconds": round(time.monotonic() - started, 1),
-        "toolchain": request.toolchain, "diagnostics": with_diagnostics,
+        "toolchain": request.compiler(), "diagnostics": with_diagnostics,
         "builds": [asdict(s) for s in steps], "checkpatch": [asdict(c) for c in style],
         "new_diagnostics": [asdict(d) for d in deltas],
     }, indent=2) + "\n")
@@ -183,7 +183,7 @@ def check_series(request: BuildRequest, extra_flavours: tuple[str, ...],
     for cp in style:
         for message in cp.messages:
             print(f"  {message}")
-    _print_deltas(deltas, request.toolchain, with_diagnostics)
+    _print_deltas(deltas, request.compiler(), with_diagnostics)
     say(f"series check {'passed' if ok else 'FAILED'}; report: {report}")
     return ok
 

@@ -9,4 +9,5 @@ Modules:
   outcome    a test's outcome class (failed, error-infra, flaky, ...) and check's
              exit code from the classes
   fingerprint  a splat's normalised title and a hash of its top stack frames
+  foreign    KCSAN reports outside the stack under test: kept, failing nothing
 """

@@ -22,6 +22,7 @@ class Aftermath:
     test_id: str
     console: str                        # the console since the test's start marker
     splats: tuple[Splat, ...] = ()
+    foreign: tuple[Splat, ...] = ()     # reports outside the stack under test (foreign.py)
     leaks: tuple[Leak, ...] = ()
     leak_report: str = ""               # kmemleak's report, as read
     kmemleak_error: str = ""            # kmemleak was there but gave no report

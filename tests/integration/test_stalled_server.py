@@ -11,7 +11,8 @@ results (interruptible, killable, state) are JUnit properties, the table's
 columns. MTD operations wait like hardware operations: no signal ends them
 (fix 0126), and muse's request_timeout (fix 0125) bounds the wait instead. So
 the test requires, with the server still alive and stalled, that the waiting
-task is gone within REQUEST_TIMEOUT and before the hung-task detector's
+task is gone within twice REQUEST_TIMEOUT (muse's watchdog finds a stalled
+request between one and two periods) and before the hung-task detector's
 timeout; then that the server saw its connection aborted, the MTD goes once
 its last user is gone, and muse unloads. On a kernel with the hung-task
 detector (debug), its timeout is lowered for the test: a report is a console
@@ -34,8 +35,9 @@ CTL = "/tmp/stall.ctl"
 NAND = ("--type nand --name stalled --size 16MiB --writesize 2048 --oobsize 64 "
         "--erasesize 128KiB")
 NOR = "--type nor --name stalled --size 4MiB --erasesize 64KiB"
-REQUEST_TIMEOUT = 10           # seconds, muse's request_timeout while the test runs; more
-                               # than stallprobe's ~6 s of waiting and signals
+REQUEST_TIMEOUT = 8            # seconds, muse's request_timeout while the test runs: more
+                               # than stallprobe's ~6 s of waiting and signals, and twice
+                               # it less than HUNG_TASK_TIMEOUT
 HUNG_TASK_TIMEOUT = 20         # seconds, while the test runs (the flavour's own: 30)
 UBI = 5
 
@@ -121,7 +123,8 @@ def test_a_stalled_server_never_hangs_its_users_for_good(
             found, started = _stall_and_probe(vm, stall, mode, server.pid, n)
             # The server lives and stalls on: the request timeout must end the wait.
             gone = vm.run(f"python3 -m guest.stallprobe --gone {found['pid']} "
-                          f"--grace {REQUEST_TIMEOUT + 10}", timeout=REQUEST_TIMEOUT + 60)
+                          f"--grace {2 * REQUEST_TIMEOUT + 10}",
+                          timeout=2 * REQUEST_TIMEOUT + 60)
             released_after = time.monotonic() - started
             aborted = server.proc.wait(15) if mode == "swallow" and gone.ok else None
         finally:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BuildError
+from harness.errors import BuildError, ConfigError
 from harness.kernel.build import BuildRequest, make_command
+from harness.kernel.kconfig import load_flavours
 from harness.kernel.toolchains import Toolchain, toolchain
 
 
@@ -29,3 +30,18 @@ def test_a_missing_program_is_named_with_its_packages() -> None:
         absent.check()
     with pytest.raises(BuildError, match="unknown toolchain 'icc' \\(known: gcc, clang\\)"):
         toolchain("icc")
+
+
+def test_a_flavour_that_needs_clang_builds_with_it() -> None:
+    kmsan = BuildRequest(base="6.12", flavour="kmsan")
+    assert kmsan.compiler() == "clang"
+    assert kmsan.build_name() == "6.12-kmsan-clang"
+    assert BuildRequest(base="6.12", flavour="kmsan", toolchain="clang").compiler() == "clang"
+    assert BuildRequest(base="6.12", flavour="debug").compiler() == "gcc"
+
+
+def test_a_flavour_names_only_known_toolchains(tmp_path: Path) -> None:
+    flavours = tmp_path / "flavours.toml"
+    flavours.write_text('[odd]\nfragments = ["base.config"]\ntoolchain = "icc"\n')
+    with pytest.raises(ConfigError, match="flavour 'odd': unknown toolchain 'icc'"):
+        load_flavours(flavours)
