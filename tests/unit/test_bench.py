@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pytest
 
 from harness.kernel.build import BuildRequest
 from harness.tools.bench.chart import draw
-from harness.tools.bench.run import BenchOptions, configs, edit_loop_seconds, suite_config
+from harness.tools.bench.run import (
+    BenchOptions,
+    _appends,
+    configs,
+    edit_loop_seconds,
+    suite_config,
+)
 from harness.tools.bench.stats import (
     BenchError,
     Figure,
@@ -134,6 +141,16 @@ def test_bench_configurations_and_the_suites_own() -> None:
     assert [c.name for c in configs(opts)] == ["smp1-multi", "smp1-single",
                                                "smp2-multi", "smp2-single"]
     assert suite_config(opts).name == "smp2-multi"
+    levers = BenchOptions(reports=Path("/tmp"), request=BuildRequest(), smps=(2,),
+                          tcg_threads=("multi",), kernel_args=("", "idle=poll"))
+    assert [c.name for c in configs(levers)] == ["smp2-multi", "smp2-multi+idle=poll"]
+    assert suite_config(levers).name == "smp2-multi"
+
+
+def test_kernel_args_are_checked_words() -> None:
+    assert _appends(";idle=poll") == ("", "idle=poll")
+    with pytest.raises(argparse.ArgumentTypeError, match="not kernel command line words"):
+        _appends("idle=poll; rm -rf /")
 
 
 CONSOLE = (

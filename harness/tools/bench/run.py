@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import statistics
 import time
@@ -89,6 +90,7 @@ class BenchOptions:
     output: str = "bench"
     smps: tuple[int, ...] = (1, 2)           # guest CPUs: each is a configuration
     tcg_threads: tuple[str, ...] = TCG_THREADS   # and each TCG thread mode with it
+    kernel_args: tuple[str, ...] = ("",)     # and each guest kernel command line addition
     memory_mb: int = 1024
     against: Path | None = None              # an earlier bench.json to hold this run against
 
@@ -99,14 +101,17 @@ class Config:
 
     smp: int
     tcg_threads: str
+    append: str = ""      # added to the guest kernel's command line (a lever: idle=poll)
 
     @property
     def name(self) -> str:
-        return f"smp{self.smp}-{self.tcg_threads}"
+        extra = "".join(f"+{arg}" for arg in self.append.split())
+        return f"smp{self.smp}-{self.tcg_threads}{extra}"
 
 
 def configs(opts: BenchOptions) -> list[Config]:
-    return [Config(smp, threads) for smp in opts.smps for threads in opts.tcg_threads]
+    return [Config(smp, threads, append) for smp in opts.smps for threads in opts.tcg_threads
+            for append in opts.kernel_args]
 
 
 def suite_config(opts: BenchOptions) -> Config:
@@ -263,7 +268,8 @@ def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions, confi
     runs = []
     for index in range(count):
         vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"boot{index + 1}",
-                smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads)
+                smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads,
+                extra_append=config.append)
         try:
             vm.start()
             runs.append(boot_record(vm))
@@ -289,7 +295,8 @@ def run_config(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
                config: Config) -> ConfigRun:
     """Every workload in one VM of config; its guest CPU count as the guest reports it."""
     vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"{opts.output}-{config.name}",
-            smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads)
+            smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads,
+                extra_append=config.append)
     say(f"{config.name}: booting {kernel.release} ({kernel.flavour}) for the benchmark")
     try:
         vm.start()
@@ -334,7 +341,8 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()
                     if k not in ("reports", "request")},
         "configs": [{"name": r.config.name, "smp": r.config.smp,
-                     "tcg_threads": r.config.tcg_threads, "guest_cpus": r.guest_cpus,
+                     "tcg_threads": r.config.tcg_threads, "kernel_args": r.config.append,
+                     "guest_cpus": r.guest_cpus,
                      "figures": [f.to_json() for f in r.figures],
                      "ratios": {f"{f.workload}/{f.metric}": f.ratio for f in r.figures},
                      "samples": [asdict(s) for s in r.samples]} for r in runs],
@@ -391,6 +399,13 @@ def _threads(text: str) -> tuple[str, ...]:
     return modes
 
 
+def _appends(text: str) -> tuple[str, ...]:
+    appends = tuple(dict.fromkeys(a.strip() for a in text.split(";")))
+    if any(not re.fullmatch(r"[\w.,=:+-]*(?: [\w.,=:+-]+)*", a) for a in appends):
+        raise argparse.ArgumentTypeError(f"not kernel command line words: {text!r}")
+    return appends
+
+
 def main(args: argparse.Namespace) -> int:
     if args.against is not None and not args.against.is_file():
         raise BenchError(f"--against {args.against}: no such file")
@@ -402,7 +417,8 @@ def main(args: argparse.Namespace) -> int:
             region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
             ubifs_options=args.ubifs_options, ubifs_writebufsize=args.ubifs_writebufsize,
             boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
-            tcg_threads=args.tcg_threads, memory_mb=args.memory, against=args.against))
+            tcg_threads=args.tcg_threads, kernel_args=args.kernel_args, memory_mb=args.memory,
+            against=args.against))
     return 1 if result["drops"] else 0
 
 
@@ -417,6 +433,9 @@ def register(sub: Subparsers) -> None:
                    help="guest CPU counts, comma-separated (default 1,2)")
     p.add_argument("--tcg-threads", type=_threads, default=TCG_THREADS,
                    help="TCG thread modes, comma-separated (default multi,single)")
+    p.add_argument("--kernel-args", type=_appends, default=("",),
+                   help="guest kernel command line additions, ';'-separated, each a "
+                        "configuration; an empty one is the plain guest (e.g. ';idle=poll')")
     p.add_argument("--against", type=Path,
                    help="an earlier bench.json: flag each ratio that dropped beyond its spread")
     add_reports_opt(p.add_argument)
