@@ -8,6 +8,7 @@ problems into the test's failure and its attachments into files.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from harness.verdict.kmemleak import Leak
@@ -44,7 +45,10 @@ class Aftermath:
         """Why the test fails even though its own assertions held, worst first."""
         found = []
         if self.splats:
-            kinds = ", ".join(f"{s.kind.name}: {s.title}" for s in self.splats)
+            # A report repeated for every request (256 KMSAN reports of one line)
+            # is named once, with its count.
+            titles = Counter(f"{s.kind.name}: {s.title}" for s in self.splats)
+            kinds = ", ".join(t if n == 1 else f"{t} (x{n})" for t, n in titles.items())
             found.append(f"kernel splat during the test ({kinds})")
         if self.leaks or self.kmemleak_error:
             what = "; ".join(leak.title for leak in self.leaks) or self.kmemleak_error

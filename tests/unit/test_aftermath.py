@@ -33,6 +33,14 @@ def test_each_problem_is_named_and_taints_as_it_should() -> None:
     assert broken.taint(failed=False) == "end of test: VMError: QEMU exited"
 
 
+def test_a_repeated_report_is_named_once_with_its_count() -> None:
+    other = Splat(Kind.KMSAN, "BUG: KMSAN: uninit-value in f", 9, "...")
+    many = Aftermath("t", "", splats=(WARNING, other, WARNING, WARNING))
+    assert many.problems()[0] == ("kernel splat during the test (WARNING: WARNING: CPU: 0 PID: 1 "
+                                  "at fs/fuse/muse.c:10 f (x3), KMSAN: BUG: KMSAN: uninit-value "
+                                  "in f)")
+
+
 def test_an_error_the_test_caught_taints_without_failing() -> None:
     # A command that timed out inside pytest.raises: the test passes, its VM goes.
     caught = Aftermath("t", "", vm_error="GuestTimeout: killed at its timeout of 3 s")

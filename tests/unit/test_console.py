@@ -58,6 +58,9 @@ EXPECTED: dict[str, list[tuple[Kind, str]]] = {
     "kcsan_muse_ecc_stats.log": [    # two readers of one MUSE MTD, kcsan flavour
         (Kind.KCSAN, "BUG: KCSAN: data-race in muse_do_io_part [muse] / muse_do_io_part [muse]"),
     ],
+    "kmsan_uninit_iov.log": [    # kmsan flavour, muse.c mutant delete-538 (OOB kvec length)
+        (Kind.KMSAN, "BUG: KMSAN: uninit-value in iov_iter_iovec_advance+0x253/0x4f0"),
+    ],
     "kcsan_dcache.log": [    # strict KCSAN on lockless dcache lookups: foreign (foreign.py)
         (Kind.KCSAN, "BUG: KCSAN: data-race in d_alloc_parallel / d_alloc_parallel"),
     ],

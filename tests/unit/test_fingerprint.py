@@ -24,6 +24,7 @@ def _prints(path: Path) -> list[Fingerprint]:
                        "in muse_conn_release"),
     ("hung_task", "INFO: task blocked for more than N seconds. in request_wait_answer"),
     ("ubsan", "UBSAN: shift-out-of-bounds in muse_mtd_add"),
+    ("kmsan_uninit_iov", "BUG: KMSAN: uninit-value in iov_iter_iovec_advance"),
     ("kernel_bug", "kernel BUG! in muse_mtd_write"),
     ("sleeping_bugs", "BUG: sleeping function called from invalid context in muse_mtd_sync"),
     ("softlockup_panic", "watchdog: BUG: soft lockup - CPU#N stuck for Ns! [sh:N] "

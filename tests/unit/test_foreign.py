@@ -19,6 +19,7 @@ CONSOLES = Path(__file__).resolve().parent.parent / "data" / "consoles"
     ("kcsan_data_race", False),        # APIC timer calibration at boot
     ("ubsan", True),                   # any other kind fails wherever it points
     ("kasan_uaf", True),
+    ("kmsan_uninit_iov", True),        # KMSAN, from a muse.c mutant
 ])
 def test_sorted(console: str, ours: bool) -> None:
     splats = scan_text((CONSOLES / f"{console}.log").read_bytes())
