@@ -61,6 +61,12 @@ EXPECTED: dict[str, list[tuple[Kind, str]]] = {
     "kmsan_uninit_iov.log": [    # kmsan flavour, muse.c mutant delete-538 (OOB kvec length)
         (Kind.KMSAN, "BUG: KMSAN: uninit-value in iov_iter_iovec_advance+0x253/0x4f0"),
     ],
+    "kcsan_timekeeping.log": [    # an interrupt's timekeeping update: foreign (foreign.py)
+        (Kind.KCSAN, "BUG: KCSAN: data-race in ktime_get_mono_fast_ns / timekeeping_update"),
+    ],
+    "kcsan_unknown_origin.log": [    # one access seen, the other not: foreign (foreign.py)
+        (Kind.KCSAN, "BUG: KCSAN: data-race in virtqueue_get_buf_ctx+0x246/0x520"),
+    ],
     "kcsan_dcache.log": [    # strict KCSAN on lockless dcache lookups: foreign (foreign.py)
         (Kind.KCSAN, "BUG: KCSAN: data-race in d_alloc_parallel / d_alloc_parallel"),
     ],
