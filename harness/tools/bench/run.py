@@ -296,7 +296,7 @@ def run_config(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
     """Every workload in one VM of config; its guest CPU count as the guest reports it."""
     vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"{opts.output}-{config.name}",
             smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads,
-                extra_append=config.append)
+            extra_append=config.append)
     say(f"{config.name}: booting {kernel.release} ({kernel.flavour}) for the benchmark")
     try:
         vm.start()
