@@ -98,8 +98,9 @@ class BuildRequest:
 
     def build_name(self) -> str:
         name = f"{self.base}-{self.flavour}"
-        if self.compiler() != DEFAULT_TOOLCHAIN:
-            name += f"-{self.compiler()}"
+        compiler = self.compiler()      # reads flavours.toml: once
+        if compiler != DEFAULT_TOOLCHAIN:
+            name += f"-{compiler}"
         if self.as_posted:
             name += "-as-posted"
         if self.extra_patches or self.build_as:
@@ -210,7 +211,8 @@ def series_of(request: BuildRequest) -> Series:
 def _toolchain_key(request: BuildRequest) -> list[str]:
     """A part of the cache keys for a toolchain other than the default, so that gcc
     kernels built before toolchains were a choice stay valid."""
-    return [] if request.compiler() == DEFAULT_TOOLCHAIN else [request.compiler()]
+    compiler = request.compiler()
+    return [] if compiler == DEFAULT_TOOLCHAIN else [compiler]
 
 
 def _plan(request: BuildRequest) -> tuple[Source, Series, str]:
