@@ -7,6 +7,7 @@ import json
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -97,13 +98,17 @@ def request_timeout(vm: TestGuest, seconds: int) -> Iterator[None]:
             vm.run(f"echo {old} > {TIMEOUT_PARAM}")
 
 
-def stall_probe(vm: TestGuest, command: str) -> dict[str, object]:
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON result lines of a guest tool's output (bugprobe, stallprobe, the server)."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def stall_probe(vm: TestGuest, command: str) -> dict[str, Any]:
     """What guest.stallprobe found of `command`: waited 2 s, then SIGINT, then SIGKILL."""
     result = vm.run(f"python3 -m guest.stallprobe --wait 2 --grace 2 -- {command}", timeout=120)
-    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+    lines = json_lines(result.stdout)
     assert result.ok and lines, f"stallprobe gave no result:\n{result.describe()}"
-    found: dict[str, object] = json.loads(lines[-1])
-    return found
+    return lines[-1]
 
 
 def quote(text: str) -> str:

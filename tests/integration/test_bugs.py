@@ -26,7 +26,7 @@ from harness.errors import GuestTimeout
 from harness.machine.ssh import GuestProcess
 from harness.pytest.testguest import TestGuest
 
-from .conftest import MuseServers, quote, request_timeout, stall_probe
+from .conftest import MuseServers, json_lines, quote, request_timeout, stall_probe
 
 # The bug table's verdicts (failed as posted, passed with the fix) were established with
 # the guest's CPUs running in parallel; several tests race the kernel's work items.
@@ -46,11 +46,6 @@ def probe_lines(vm: TestGuest, args: str, timeout: float = 120) -> list[dict[str
     lines = json_lines(result.stdout)
     assert result.ok and lines, f"probe gave no result:\n{result.describe()}"
     return lines
-
-
-def json_lines(output: str) -> list[dict[str, Any]]:
-    """The JSON result lines of bugprobe's output."""
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
 def probe(vm: TestGuest, args: str, timeout: float = 120) -> dict[str, Any]:
