@@ -25,7 +25,7 @@ import pexpect
 
 from harness.errors import VMError
 from harness.kernel.build import KernelBuild
-from harness.machine.accel import Accel, accel_option, choose_accel
+from harness.machine.accel import Accel, accel_option, choose_accel, guest_idle
 from harness.machine.accel import tcg_threads as tcg_threads_for
 from harness.machine.console import Console
 from harness.machine.qemu import x86_64
@@ -74,14 +74,20 @@ class VM:
     def __init__(self, kernel: KernelBuild, rootfs: Rootfs, workdir: Path, *, name: str = "vm",
                  smp: int = 2, memory_mb: int = 1024, timeouts: Timeouts | None = None,
                  extra_append: str = "", parallel: bool = False,
-                 tcg_threads: str = DEFAULT_TCG_THREADS) -> None:
+                 tcg_threads: str = DEFAULT_TCG_THREADS, idle: str = "halt",
+                 alone: bool = True) -> None:
         """tcg_threads: TCG's thread mode ("multi" or "single", accel.tcg_threads());
         parallel: the guest's CPUs must really run at the same time (races), so
-        "multi" whatever tcg_threads says."""
+        "multi" whatever tcg_threads says; idle: what an idle guest CPU does
+        ("auto", "halt" or "poll", accel.guest_idle(); "auto" polls when alone,
+        no other VM of ours beside it)."""
         self.kernel, self.rootfs, self.name = kernel, rootfs, name
         self.workdir = workdir
         self.smp, self.memory_mb, self.extra_append = smp, memory_mb, extra_append
         self.tcg_threads = tcg_threads_for(tcg_threads, parallel)
+        guest_idle(idle, "tcg", alone)    # a bad mode fails here, before any boot
+        self.idle_preferred, self.alone = idle, alone
+        self.idle = "halt"       # what the guest's CPUs do when idle, once started
         self.base_timeouts = timeouts or Timeouts()
         self.timeouts = self.base_timeouts
         self.accel = Accel("tcg", "not started")
@@ -96,6 +102,8 @@ class VM:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         self.accel = choose_accel(self.kernel.bzimage)
+        self.idle = guest_idle(self.idle_preferred, self.accel.name, self.alone,
+                               self.tcg_threads)
         self.timeouts = self.base_timeouts.scaled(self.accel.name)
         for attempt in range(3):
             try:
@@ -119,7 +127,8 @@ class VM:
             shares.append(x86_64.Share(GUEST["modules_tag"], self.kernel.modules))
         cmd = x86_64.command(
             kernel=self.kernel.bzimage, rootfs=self.rootfs.image, ssh_port=port,
-            append=x86_64.append_line(init=GUEST["init"], extra=self.extra_append),
+            append=x86_64.append_line(init=GUEST["init"], extra=self.extra_append,
+                                      idle=self.idle),
             accel=self.accel.name, memory_mb=self.memory_mb, smp=self.smp,
             shares=tuple(shares), accel_option=accel_option(self.accel.name, self.tcg_threads))
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,7 @@ def _collect_facts(config: pytest.Config) -> dict[str, object]:
     opt = config.getoption
     request = kernel_request(config)
     args = [*request.as_args(), f"--smp={opt('--smp')}", f"--memory={opt('--memory')}",
-            f"--tcg-threads={opt('--tcg-threads')}"]
+            f"--tcg-threads={opt('--tcg-threads')}", f"--guest-idle={opt('--guest-idle')}"]
     xml = config.option.xmlpath
     series = series_of(request)
     return {"base": opt("--base"), "flavour": opt("--flavour"), "as_posted": opt("--as-posted"),
@@ -155,7 +155,9 @@ def _pool(config: pytest.Config) -> VMPool:
             kernel=kernel_request(config), smp=config.getoption("--smp"),
             memory_mb=config.getoption("--memory"),
             tcg_threads=config.getoption("--tcg-threads"),
-            logdir=_reports(config) / "consoles", worker=_worker()))
+            logdir=_reports(config) / "consoles", worker=_worker(),
+            guest_idle=config.getoption("--guest-idle"),
+            alone=int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) <= 1))
     return config.stash[POOL_KEY]
 
 
@@ -366,6 +368,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     pool.close()
     data = {
         "worker": _worker(), "accel": pool.accel, "accel_reason": pool.accel_reason,
+        "guest_idle": pool.idle,
         "boot_seconds": pool.boot_times, "vm_retired": pool.retired, "finished": time.time(),
         "kernels": {name: k.summary() for name, k in pool.kernels.items()},
         "rootfs": str(pool.rootfs.image) if pool.rootfs else None,

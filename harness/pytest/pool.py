@@ -15,6 +15,7 @@ from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
 from harness.machine.accel import tcg_threads
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.vm import VM
+from harness.options import DEFAULT_GUEST_IDLE
 from harness.proc import say
 from harness.pytest.testguest import GCOV_PROBE
 from harness.verdict.aftermath import Aftermath
@@ -38,6 +39,8 @@ class PoolOptions:
     tcg_threads: str
     logdir: Path
     worker: str
+    guest_idle: str = DEFAULT_GUEST_IDLE
+    alone: bool = True         # one VM at a time (no xdist workers beside this one)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class VMPool:
     boot_times: list[float] = field(default_factory=list)
     accel: str = ""
     accel_reason: str = ""
+    idle: str = ""             # what the VMs' idle CPUs did (accel.guest_idle())
     kmemleak: bool = False     # the current VM's kernel has kmemleak: scan after each test
     gcov: bool = False         # ... has gcov: counters reset before and read after each test
     failed: dict[str, HarnessError] = field(default_factory=dict)  # kernels that did not build
@@ -102,11 +106,13 @@ class VMPool:
                     name=f"{self.options.worker}-{spec.flavour}-{len(self.boot_times) + 1}",
                     smp=self.options.smp, memory_mb=self.options.memory_mb,
                     extra_append=spec.kernel_args, parallel=spec.parallel,
-                    tcg_threads=self.options.tcg_threads)
+                    tcg_threads=self.options.tcg_threads, idle=self.options.guest_idle,
+                    alone=self.options.alone)
             try:
                 vm.start()
             finally:
                 self.accel, self.accel_reason = vm.accel.name, vm.accel.reason
+                self.idle = vm.idle
             self.vm, self.vm_key = vm, key
             self.boot_times.append(vm.boot_seconds)
             self.kmemleak = PRESENT in vm.run(CLEAR_COMMAND, timeout=600).stdout

@@ -36,7 +36,7 @@ def _check(args: argparse.Namespace, reports: Path) -> int:
     result = run_suite(SuiteRequest(
         kernel=request, reports=reports, paths=tuple(args.paths or ["tests"]), k=args.k,
         workers=args.workers, smp=args.smp, memory_mb=args.memory,
-        tcg_threads=args.tcg_threads, timeout=args.timeout,
+        tcg_threads=args.tcg_threads, guest_idle=args.guest_idle, timeout=args.timeout,
         fresh_build=kernel.builddir))
     summary = write_summary(reports, {
         "base": args.base, "flavour": args.flavour, "as_posted": args.as_posted,

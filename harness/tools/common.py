@@ -43,11 +43,12 @@ def booted(args: argparse.Namespace, name: str) -> Iterator[tuple[KernelBuild, V
     rootfs = build_rootfs()
     logdir = args.reports.resolve() / "cli"
     vm = VM(kernel, rootfs, logdir, name=name, smp=args.smp, memory_mb=args.memory,
-            tcg_threads=args.tcg_threads)
+            tcg_threads=args.tcg_threads, idle=args.guest_idle)
     try:
         say(f"booting {kernel.release} ({kernel.flavour}); console: {logdir}")
         vm.start()
-        say(f"guest ready in {vm.boot_seconds} s ({vm.accel.name}: {vm.accel.reason})")
+        say(f"guest ready in {vm.boot_seconds} s ({vm.accel.name}: {vm.accel.reason}; "
+            f"idle CPUs {vm.idle})")
         yield kernel, vm
     finally:
         vm.close()

@@ -20,6 +20,7 @@ from harness.kernel.build import BuildRequest
 from harness.kernel.series import read_series
 from harness.options import (
     DEFAULT_BASE,
+    DEFAULT_GUEST_IDLE,
     DEFAULT_MEMORY_MB,
     DEFAULT_SMP,
     DEFAULT_TCG_THREADS,
@@ -102,6 +103,7 @@ class MatrixRequest:
     smp: int = DEFAULT_SMP
     memory_mb: int = DEFAULT_MEMORY_MB
     tcg_threads: str = DEFAULT_TCG_THREADS
+    guest_idle: str = DEFAULT_GUEST_IDLE
     timeout: float = SUITE_TIMEOUT
 
 
@@ -115,7 +117,7 @@ def run_matrix(request: MatrixRequest) -> bool:
             kernel=BuildRequest(base=base, flavour=request.flavours[0]),
             reports=request.reports / "matrix" / base, paths=request.paths, k=request.k,
             smp=request.smp, memory_mb=request.memory_mb, tcg_threads=request.tcg_threads,
-            timeout=request.timeout,
+            guest_idle=request.guest_idle, timeout=request.timeout,
             pytest_args=(f"--flavours={','.join(request.flavours)}",),
             what=f"the suite on {base}"))
         records[base] = junit_records(result.junit)
@@ -143,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
     request = MatrixRequest(
         bases=_names(args.bases), flavours=_names(args.flavours),
         reports=args.reports.resolve(), paths=tuple(args.paths), k=args.k, smp=args.smp,
-        memory_mb=args.memory, tcg_threads=args.tcg_threads, timeout=args.timeout)
+        memory_mb=args.memory, tcg_threads=args.tcg_threads, guest_idle=args.guest_idle,
+        timeout=args.timeout)
     for base in request.bases:      # a bad base fails before the last run's page is touched
         read_series(base)
     with reported_run(request.reports, {"bases": request.bases, "flavours": request.flavours}):

@@ -34,6 +34,7 @@ def main(args: argparse.Namespace) -> int:
     result = run_suite(SuiteRequest(
         kernel=request, reports=reports, paths=(TEST_FILE,), k=args.k, timeout=args.timeout,
         smp=args.smp, memory_mb=args.memory, tcg_threads=args.tcg_threads,
+        guest_idle=args.guest_idle,
         pytest_args=("--peer",), retries=0, what="the peer run"))
     rows = write_peer(reports, result.junit)
     if not rows:

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.kernel.build import FRESH_BUILD_ENV, BuildRequest
-from harness.options import DEFAULT_MEMORY_MB, DEFAULT_SMP, DEFAULT_TCG_THREADS
+from harness.options import (
+    DEFAULT_GUEST_IDLE,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_SMP,
+    DEFAULT_TCG_THREADS,
+)
 from harness.paths import REPO
 from harness.proc import run_group, say
 from harness.report.junit import junit_counts, junit_outcomes
@@ -36,6 +41,7 @@ class SuiteRequest:
     smp: int = DEFAULT_SMP
     memory_mb: int = DEFAULT_MEMORY_MB
     tcg_threads: str = DEFAULT_TCG_THREADS
+    guest_idle: str = DEFAULT_GUEST_IDLE
     timeout: float = SUITE_TIMEOUT
     pytest_args: tuple[str, ...] = ()   # more pytest options ("-q", "--flavours=...")
     # Retries of a failed test on a fresh VM (None: the plugin's default, 1). bugs and
@@ -62,7 +68,8 @@ def pytest_command(request: SuiteRequest) -> list[str]:
     junit = request.reports / request.junit_name
     cmd = [sys.executable, "-m", "pytest", *request.paths, f"--junitxml={junit}",
            f"--reports={request.reports}", *kernel.as_args(), f"--smp={request.smp}",
-           f"--memory={request.memory_mb}", f"--tcg-threads={request.tcg_threads}", "-ra"]
+           f"--memory={request.memory_mb}", f"--tcg-threads={request.tcg_threads}",
+           f"--guest-idle={request.guest_idle}", "-ra"]
     if request.k:
         cmd += ["-k", request.k]
     if request.workers > 1:

@@ -51,7 +51,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
     accel = ""
     for index in range(args.repeat):
         vm = VM(kernel, rootfs, logdir, name=f"boot{index + 1}", smp=args.smp,
-                memory_mb=args.memory, tcg_threads=args.tcg_threads)
+                memory_mb=args.memory, tcg_threads=args.tcg_threads, idle=args.guest_idle)
         try:
             vm.start()
             runs.append(boot_record(vm))

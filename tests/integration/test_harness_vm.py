@@ -10,6 +10,7 @@ import pytest
 
 from harness.errors import VMError
 from harness.kernel.build import KernelBuild
+from harness.machine.accel import guest_idle
 from harness.pytest.testguest import TestGuest
 
 
@@ -89,3 +90,27 @@ def test_background_process_output(vm: TestGuest) -> None:
     proc = vm.spawn("echo hello; sleep 600")
     proc.expect(r"^hello$", timeout=30)
     assert vm.run(f"kill -0 {proc.pid}").ok
+
+
+def _idle_cpu_use(vm: TestGuest, seconds: int = 3) -> float:
+    """QEMU's host CPU seconds per wall second while the guest sleeps."""
+    pid = vm.vm.qemu_pid
+    assert pid is not None
+    before, start = _qemu_cpu_seconds(pid), time.monotonic()
+    vm.check(f"sleep {seconds}", timeout=60)
+    return (_qemu_cpu_seconds(pid) - before) / (time.monotonic() - start)
+
+
+def test_idle_guest_cpus_do_what_was_asked(vm: TestGuest,
+                                           request: pytest.FixtureRequest) -> None:
+    asked = request.config.getoption("--guest-idle")
+    alone = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) <= 1
+    assert vm.vm.idle == guest_idle(asked, vm.vm.accel.name, alone, vm.vm.tcg_threads)
+    cmdline = vm.check("cat /proc/cmdline").stdout.split()
+    assert ("idle=poll" in cmdline) == (vm.vm.idle == "poll")
+    smp = request.config.getoption("--smp")
+    if vm.vm.accel.name == "tcg" and vm.vm.tcg_threads == "multi" and smp > 1 \
+            and (os.cpu_count() or 1) > 1:
+        use = _idle_cpu_use(vm)
+        # Polling CPUs keep their host threads running; halted ones let them sleep.
+        assert use > 1.3 if vm.vm.idle == "poll" else use < 0.7, f"{use:.2f} host CPUs"

@@ -13,6 +13,7 @@ from harness.tools.bench.chart import draw
 from harness.tools.bench.run import (
     BenchOptions,
     _appends,
+    _idles,
     configs,
     edit_loop_seconds,
     suite_config,
@@ -138,13 +139,25 @@ def test_a_drop_beyond_the_spread_is_flagged_and_noise_is_not() -> None:
 
 def test_bench_configurations_and_the_suites_own() -> None:
     opts = BenchOptions(reports=Path("/tmp"), request=BuildRequest())
-    assert [c.name for c in configs(opts)] == ["smp1-multi", "smp1-single",
-                                               "smp2-multi", "smp2-single"]
-    assert suite_config(opts).name == "smp2-multi"
+    # Polling only with more than one vCPU, each on a host thread of its own.
+    assert [c.name for c in configs(opts)] == ["smp1-multi", "smp1-single", "smp2-multi",
+                                               "smp2-multi+idle=poll", "smp2-single"]
+    # make test's guests: alone on the host, so polling (accel.guest_idle()).
+    assert suite_config(opts).name == "smp2-multi+idle=poll"
+    assert suite_config(opts) in configs(opts)
+    halted = BenchOptions(reports=Path("/tmp"), request=BuildRequest(), idles=("halt",))
+    assert suite_config(halted).name == "smp2-multi"
     levers = BenchOptions(reports=Path("/tmp"), request=BuildRequest(), smps=(2,),
-                          tcg_threads=("multi",), kernel_args=("", "idle=poll"))
-    assert [c.name for c in configs(levers)] == ["smp2-multi", "smp2-multi+idle=poll"]
+                          tcg_threads=("multi",), kernel_args=("", "mitigations=off"),
+                          idles=("halt",))
+    assert [c.name for c in configs(levers)] == ["smp2-multi", "smp2-multi+mitigations=off"]
     assert suite_config(levers).name == "smp2-multi"
+
+
+def test_guest_idle_modes_are_checked() -> None:
+    assert _idles("halt,poll,halt") == ("halt", "poll")
+    with pytest.raises(argparse.ArgumentTypeError, match="guest idle modes are halt, poll"):
+        _idles("auto")
 
 
 def test_kernel_args_are_checked_words() -> None:

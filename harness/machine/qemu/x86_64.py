@@ -43,9 +43,10 @@ def command(*, kernel: Path, rootfs: Path, append: str, ssh_port: int, accel: st
     return cmd
 
 
-def append_line(*, init: str, extra: str = "") -> str:
-    """Kernel command line: console on the serial port, panic ends the VM at once."""
+def append_line(*, init: str, extra: str = "", idle: str = "halt") -> str:
+    """Kernel command line: console on the serial port, panic ends the VM at once;
+    idle "poll": idle CPUs spin (accel.guest_idle())."""
     args = [f"console={CONSOLE},115200", "root=/dev/vda", "rw", "rootfstype=ext4",
             f"init={init}", "panic=-1", "printk.devkmsg=on", "loglevel=7",
-            "net.ifnames=0", "random.trust_cpu=on"]
+            "net.ifnames=0", "random.trust_cpu=on"] + (["idle=poll"] if idle == "poll" else [])
     return " ".join(args + ([extra] if extra else []))

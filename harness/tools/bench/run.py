@@ -41,10 +41,12 @@ from guest.contract import (
 )
 from harness.kernel.build import BuildRequest, KernelBuild, build_kernel
 from harness.kernel.series import read_series
+from harness.machine.accel import guest_idle
 from harness.machine.rootfs import GUEST, Rootfs, build_rootfs
 from harness.machine.ssh import GuestProcess
 from harness.machine.vm import VM
 from harness.options import (
+    DEFAULT_GUEST_IDLE,
     DEFAULT_TCG_THREADS,
     TCG_THREADS,
     add_jobs_opt,
@@ -91,6 +93,7 @@ class BenchOptions:
     smps: tuple[int, ...] = (1, 2)           # guest CPUs: each is a configuration
     tcg_threads: tuple[str, ...] = TCG_THREADS   # and each TCG thread mode with it
     kernel_args: tuple[str, ...] = ("",)     # and each guest kernel command line addition
+    idles: tuple[str, ...] = ("halt", "poll")  # and each idle mode, where it can matter
     memory_mb: int = 1024
     against: Path | None = None              # an earlier bench.json to hold this run against
 
@@ -101,23 +104,34 @@ class Config:
 
     smp: int
     tcg_threads: str
-    append: str = ""      # added to the guest kernel's command line (a lever: idle=poll)
+    append: str = ""      # added to the guest kernel's command line (a lever)
+    idle: str = "halt"    # what idle guest CPUs do (accel.guest_idle())
 
     @property
     def name(self) -> str:
-        extra = "".join(f"+{arg}" for arg in self.append.split())
-        return f"smp{self.smp}-{self.tcg_threads}{extra}"
+        # "+idle=poll" as the command line word: the name an earlier bench.json gave
+        # the same guest when it was asked for with --kernel-args.
+        words = [*(["idle=poll"] if self.idle == "poll" else []), *self.append.split()]
+        return f"smp{self.smp}-{self.tcg_threads}" + "".join(f"+{w}" for w in words)
 
 
 def configs(opts: BenchOptions) -> list[Config]:
-    return [Config(smp, threads, append) for smp in opts.smps for threads in opts.tcg_threads
-            for append in opts.kernel_args]
+    """Every combination, but polling only where it can matter: on more than one
+    vCPU, each with a host thread (on one, or round robin, a polling vCPU only takes
+    time from the others)."""
+    return [Config(smp, threads, append, idle) for smp in opts.smps
+            for threads in opts.tcg_threads for append in opts.kernel_args
+            for idle in opts.idles
+            if idle == "halt" or (smp > 1 and threads == "multi")]
 
 
 def suite_config(opts: BenchOptions) -> Config:
     """The configuration the suite's guests run in by default: the most CPUs asked
-    for, the default TCG thread mode."""
-    return Config(max(opts.smps), DEFAULT_TCG_THREADS)
+    for, the default TCG thread mode, the idle mode of a VM alone under TCG (make
+    test runs one at a time); halt if that one was not asked for."""
+    idle = guest_idle(DEFAULT_GUEST_IDLE, "tcg", alone=True, threads=DEFAULT_TCG_THREADS)
+    return Config(max(opts.smps), DEFAULT_TCG_THREADS,
+                  idle=idle if idle in opts.idles else "halt")
 
 
 def edit_loop_seconds(reports: Path) -> float | None:
@@ -269,7 +283,7 @@ def measure_boots(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions, confi
     for index in range(count):
         vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"boot{index + 1}",
                 smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads,
-                extra_append=config.append)
+                extra_append=config.append, idle=config.idle)
         try:
             vm.start()
             runs.append(boot_record(vm))
@@ -296,7 +310,7 @@ def run_config(kernel: KernelBuild, rootfs: Rootfs, opts: BenchOptions,
     """Every workload in one VM of config; its guest CPU count as the guest reports it."""
     vm = VM(kernel, rootfs, opts.reports / "bench-consoles", name=f"{opts.output}-{config.name}",
             smp=config.smp, memory_mb=opts.memory_mb, tcg_threads=config.tcg_threads,
-            extra_append=config.append)
+            extra_append=config.append, idle=config.idle)
     say(f"{config.name}: booting {kernel.release} ({kernel.flavour}) for the benchmark")
     try:
         vm.start()
@@ -342,6 +356,7 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
                     if k not in ("reports", "request")},
         "configs": [{"name": r.config.name, "smp": r.config.smp,
                      "tcg_threads": r.config.tcg_threads, "kernel_args": r.config.append,
+                     "guest_idle": r.config.idle,
                      "guest_cpus": r.guest_cpus,
                      "figures": [f.to_json() for f in r.figures],
                      "ratios": {f"{f.workload}/{f.metric}": f.ratio for f in r.figures},
@@ -399,6 +414,13 @@ def _threads(text: str) -> tuple[str, ...]:
     return modes
 
 
+def _idles(text: str) -> tuple[str, ...]:
+    modes = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    if not modes or any(m not in ("halt", "poll") for m in modes):
+        raise argparse.ArgumentTypeError(f"guest idle modes are halt, poll, not {text!r}")
+    return modes
+
+
 def _appends(text: str) -> tuple[str, ...]:
     appends = tuple(dict.fromkeys(a.strip() for a in text.split(";")))
     if any(not re.fullmatch(r"[\w.,=:+-]*(?: [\w.,=:+-]+)*", a) for a in appends):
@@ -417,8 +439,8 @@ def main(args: argparse.Namespace) -> int:
             region=args.region, file_size=args.file_size, random_seconds=args.random_seconds,
             ubifs_options=args.ubifs_options, ubifs_writebufsize=args.ubifs_writebufsize,
             boots=args.boots, profile=args.profile, output=args.output, smps=args.smp,
-            tcg_threads=args.tcg_threads, kernel_args=args.kernel_args, memory_mb=args.memory,
-            against=args.against))
+            tcg_threads=args.tcg_threads, kernel_args=args.kernel_args, idles=args.guest_idle,
+            memory_mb=args.memory, against=args.against))
     return 1 if result["drops"] else 0
 
 
@@ -433,6 +455,9 @@ def register(sub: Subparsers) -> None:
                    help="guest CPU counts, comma-separated (default 1,2)")
     p.add_argument("--tcg-threads", type=_threads, default=TCG_THREADS,
                    help="TCG thread modes, comma-separated (default multi,single)")
+    p.add_argument("--guest-idle", type=_idles, default=("halt", "poll"),
+                   help="idle modes of the guest's CPUs, comma-separated (default halt,poll; "
+                        "poll only on configurations with a host thread per vCPU, 2 or more)")
     p.add_argument("--kernel-args", type=_appends, default=("",),
                    help="guest kernel command line additions, ';'-separated, each a "
                         "configuration; an empty one is the plain guest (e.g. ';idle=poll')")
