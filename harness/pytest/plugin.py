@@ -45,6 +45,7 @@ POOL_KEY = pytest.StashKey[VMPool]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
 FACTS_KEY = pytest.StashKey[dict[str, object]]()
 GUEST_KEY = pytest.StashKey[TestGuest]()
+LAST_VM_KEY = pytest.StashKey[str]()    # node id of the session's last VM test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -212,6 +213,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "vm" in getattr(item, "fixturenames", ()) or "run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.vm)
+            config.stash[LAST_VM_KEY] = item.nodeid
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item,
+                            nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """After the last VM test (its fixtures torn down), its VM goes: a guest whose idle
+    CPUs poll would otherwise keep the host's cores busy under the remaining tests."""
+    try:
+        return (yield)
+    finally:
+        pool = item.config.stash.get(POOL_KEY, None)
+        if pool is not None and item.nodeid == item.config.stash.get(LAST_VM_KEY, None):
+            pool.retire("no VM test left")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -95,9 +95,9 @@ class VMPool:
                                                           spec.parallel))
         if self.vm is not None:
             if not self.vm.running():
-                self._retire(self.tainted or "QEMU exited")
+                self.retire(self.tainted or "QEMU exited")
             elif self.tainted or self.vm_key != key:
-                self._retire(self.tainted or "another flavour, command line or TCG mode")
+                self.retire(self.tainted or "another flavour, command line or TCG mode")
         if self.vm is None:
             kernel = self.kernel(spec.flavour)
             if self.rootfs is None:
@@ -125,7 +125,8 @@ class VMPool:
         self.tainted = aftermath.taint(failed)
         return self.tainted
 
-    def _retire(self, reason: str) -> None:
+    def retire(self, reason: str) -> None:
+        """Shut the current VM down now; the next get() boots a fresh one."""
         if self.vm is not None:
             self.vm.close()
             self.vm = None
@@ -133,4 +134,4 @@ class VMPool:
         self.tainted = ""
 
     def close(self) -> None:
-        self._retire("end of session")
+        self.retire("end of session")

@@ -29,6 +29,9 @@ def test_panics(vm):
 
 def test_clean_after_panic(vm):
     assert vm.run("cat /proc/mtd").ok
+
+def test_without_a_vm():
+    assert 1 + 1 == 2
 '''
 
 
@@ -44,7 +47,7 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
             f"--reports={pytester.path / 'reports'}", "-p", "no:cacheprovider", "-rA"]
     result = pytester.runpytest_subprocess(*args, timeout=900)
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed") == 2 and outcomes.get("failed") == 2, result.stdout.str()
+    assert outcomes.get("passed") == 3 and outcomes.get("failed") == 2, result.stdout.str()
     text = result.stdout.str()
     assert "FAILED test_inner.py::test_warns" in text
     assert "kernel splat during the test (WARNING" in text
@@ -53,6 +56,10 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
     assert "QEMU exited" in text or "Kernel panic" in text
     assert "PASSED test_inner.py::test_clean_after_warning" in text
     assert "PASSED test_inner.py::test_clean_after_panic" in text
+    # The last VM test's VM went before the test that needs none (polling idle CPUs
+    # would have kept the host busy under it), not at the session's end.
+    session = json.loads((pytester.path / "reports" / "session-main.json").read_text())
+    assert session["vm_retired"][-1] == "no VM test left", session["vm_retired"]
     # The page a person reads: both failures, the WARNING's lines marked in its console.
     page = (pytester.path / "reports" / "index.html").read_text()
     assert re.search(r'v-failed">FAILED</span>\s*<span class="o-failed">2 failed', page), page
