@@ -220,12 +220,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_teardown(item: pytest.Item,
                             nextitem: pytest.Item | None) -> Generator[None, object, object]:
     """After the last VM test (its fixtures torn down), its VM goes: a guest whose idle
-    CPUs poll would otherwise keep the host's cores busy under the remaining tests."""
+    CPUs poll would otherwise keep the host's cores busy under the remaining tests.
+    Not under xdist: a worker's share of the tests need not end with the last one."""
     try:
         return (yield)
     finally:
         pool = item.config.stash.get(POOL_KEY, None)
-        if pool is not None and item.nodeid == item.config.stash.get(LAST_VM_KEY, None):
+        if pool is not None and pool.options.alone \
+                and item.nodeid == item.config.stash.get(LAST_VM_KEY, None):
             pool.retire("no VM test left")
 
 
