@@ -256,6 +256,18 @@ def test_init_many_partitions(vm: TestGuest) -> None:
     wait_no_mtds(vm)
 
 
+@pytest.mark.flavour("kmsan")
+def test_init_partitions_stack_kmsan(vm: TestGuest) -> None:
+    # 64 partitions, the most fix 0123 lets through. newpart() nests a call per
+    # partition: 272 bytes of stack each with clang and KMSAN (120 with gcc), and an
+    # unnamed partition's kasprintf() runs KMSAN's allocation hooks at the deepest
+    # level. Before fix 0127 the init work overruns its 16 KiB stack and the kernel
+    # oopses ("Thread overran stack, or stack corrupted"); the server never hears back.
+    verdict, output = registration(vm, f"{NAND} --size 8MiB --parts {'128k,' * 63}128k")
+    assert verdict == "registered", f"64 partitions not registered ({verdict}):\n{output}"
+    wait_no_mtds(vm)
+
+
 def test_init_huge_max_io(vm: TestGuest) -> None:
     server = rawserve(vm, ["NAME=hugeio", *NAND_INIT, "PARTSCMDLINE=1M(hugea),-(hugeb)"],
                       f"--max-read {0xffffffff} --max-write {0xffffffff} "
