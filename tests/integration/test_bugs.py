@@ -263,8 +263,9 @@ def test_init_partitions_stack_kmsan(vm: TestGuest) -> None:
     # unnamed partition's kasprintf() runs KMSAN's allocation hooks at the deepest
     # level. Before fix 0127 the init work overruns its 16 KiB stack and the kernel
     # oopses ("Thread overran stack, or stack corrupted"); the server never hears back.
-    verdict, output = registration(vm, f"{NAND} --size 8MiB --register-timeout 170 "
-                                       f"--parts {'128k,' * 63}128k")
+    # The 64 partitions take about 3 minutes to register under KMSAN (2 s each).
+    verdict, output = registration(vm, f"{NAND} --size 8MiB --register-timeout 590 "
+                                       f"--parts {'128k,' * 63}128k", timeout=600)
     assert verdict == "registered", f"64 partitions not registered ({verdict}):\n{output}"
     wait_no_mtds(vm)
 
