@@ -256,45 +256,6 @@ def test_init_many_partitions(vm: TestGuest) -> None:
     wait_no_mtds(vm)
 
 
-def registration_or_splat(vm: TestGuest, args: str, timeout: float = 600) -> tuple[str, str]:
-    """registration(), but a kernel report on the console ends the wait at once
-    ('splat'): a crashed init work never answers the server."""
-    proc = vm.spawn(contract.serve_command(args))
-    assert vm.vm.console is not None
-    deadline = time.monotonic() + timeout
-    while proc.running():
-        if contract.is_ready(proc.text()):
-            vm.run(f"kill -TERM {proc.pid}")
-            proc.wait(60)
-            return "registered", proc.text()
-        if vm.vm.console.splats_between(vm.start, None):
-            return "splat", proc.text()
-        assert time.monotonic() < deadline, f"server undecided after {timeout} s:\n{proc.text()}"
-        with contextlib.suppress(GuestTimeout):
-            proc.wait(0.5)
-    return f"exit {proc.wait(10)}", proc.text()
-
-
-@pytest.mark.flavour("kmsan")
-def test_init_partitions_stack_kmsan(vm: TestGuest) -> None:
-    # cmdlinepart's newpart() nested a call per partition: 272 bytes of stack each with
-    # clang and KMSAN (120 with gcc), more than 16 KiB from about 60 partitions on. As
-    # posted, nothing bounds the count: 100 partitions overrun the init work's stack.
-    # Fix 0123 refuses more than 64, but 64 still overran it on KMSAN (an unnamed
-    # partition's kasprintf() runs KMSAN's hooks at the deepest level: "Thread overran
-    # stack, or stack corrupted"); fix 0127 parses in a loop. Registering 64 partitions
-    # takes about 3 minutes under KMSAN (2 s each).
-    verdict, output = registration_or_splat(
-        vm, f"{NAND} --size 16MiB --unchecked --register-timeout 590 "
-            f"--parts {'128k,' * 99}128k")
-    assert verdict in ("registered", "exit 3"), f"100 partitions: {verdict}\n{output}"
-    wait_no_mtds(vm, timeout=120)
-    verdict, output = registration_or_splat(
-        vm, f"{NAND} --size 8MiB --register-timeout 590 --parts {'128k,' * 63}128k")
-    assert verdict == "registered", f"64 partitions: {verdict}\n{output}"
-    wait_no_mtds(vm, timeout=120)
-
-
 def test_init_huge_max_io(vm: TestGuest) -> None:
     server = rawserve(vm, ["NAME=hugeio", *NAND_INIT, "PARTSCMDLINE=1M(hugea),-(hugeb)"],
                       f"--max-read {0xffffffff} --max-write {0xffffffff} "
