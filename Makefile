@@ -25,9 +25,9 @@ TOOLCHAIN ?= gcc
 # A flavour that needs clang (kernel/flavours.toml: kmsan) builds with it whatever
 # TOOLCHAIN says; deps installs clang for it too.
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR) --toolchain $(TOOLCHAIN)
-# What the guests' idle CPUs do (README, "Guest CPUs under TCG"): auto polls for a
-# VM alone on the host, which makes MUSE requests on 2 vCPUs several times faster.
-GUEST_IDLE ?= auto
+# What the guests' idle CPUs do (README, "Guest CPUs under TCG"): halt, or poll
+# (faster MUSE requests, slower suite on this 2-core host), or auto.
+GUEST_IDLE ?= halt
 VM_ARGS := --guest-idle $(GUEST_IDLE)
 APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \

@@ -127,8 +127,8 @@ def configs(opts: BenchOptions) -> list[Config]:
 
 def suite_config(opts: BenchOptions) -> Config:
     """The configuration the suite's guests run in by default: the most CPUs asked
-    for, the default TCG thread mode, the idle mode of a VM alone under TCG (make
-    test runs one at a time); halt if that one was not asked for."""
+    for, the default TCG thread mode, the default idle mode as a VM alone under TCG
+    resolves it (make test runs one at a time); halt if that one was not asked for."""
     idle = guest_idle(DEFAULT_GUEST_IDLE, "tcg", alone=True, threads=DEFAULT_TCG_THREADS)
     return Config(max(opts.smps), DEFAULT_TCG_THREADS,
                   idle=idle if idle in opts.idles else "halt")
