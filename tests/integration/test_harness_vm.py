@@ -31,14 +31,19 @@ def _qemu_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _busy_both_cpus(vm: TestGuest, seconds: int = 4) -> float:
-    """QEMU's host CPU seconds per wall second while both guest CPUs spin."""
+def _host_cpu_use(vm: TestGuest, command: str, timeout: float = 120) -> float:
+    """QEMU's host CPU seconds per wall second while the guest runs command."""
     pid = vm.vm.qemu_pid
     assert pid is not None
-    spin = f"timeout {seconds} sh -c 'while :; do :; done'"
     before, start = _qemu_cpu_seconds(pid), time.monotonic()
-    vm.check(f"taskset -c 0 {spin} & taskset -c 1 {spin} & wait; true", timeout=120)
+    vm.check(command, timeout=timeout)
     return (_qemu_cpu_seconds(pid) - before) / (time.monotonic() - start)
+
+
+def _busy_both_cpus(vm: TestGuest, seconds: int = 4) -> float:
+    """QEMU's host CPU seconds per wall second while both guest CPUs spin."""
+    spin = f"timeout {seconds} sh -c 'while :; do :; done'"
+    return _host_cpu_use(vm, f"taskset -c 0 {spin} & taskset -c 1 {spin} & wait; true")
 
 
 @pytest.mark.parallel_cpus
@@ -92,25 +97,15 @@ def test_background_process_output(vm: TestGuest) -> None:
     assert vm.run(f"kill -0 {proc.pid}").ok
 
 
-def _idle_cpu_use(vm: TestGuest, seconds: int = 3) -> float:
-    """QEMU's host CPU seconds per wall second while the guest sleeps."""
-    pid = vm.vm.qemu_pid
-    assert pid is not None
-    before, start = _qemu_cpu_seconds(pid), time.monotonic()
-    vm.check(f"sleep {seconds}", timeout=60)
-    return (_qemu_cpu_seconds(pid) - before) / (time.monotonic() - start)
-
-
 def test_idle_guest_cpus_do_what_was_asked(vm: TestGuest,
                                            request: pytest.FixtureRequest) -> None:
     asked = request.config.getoption("--guest-idle")
-    alone = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) <= 1
-    assert vm.vm.idle == guest_idle(asked, vm.vm.accel.name, alone, vm.vm.tcg_threads)
+    assert vm.vm.idle == guest_idle(asked, vm.vm.accel.name, vm.vm.alone, vm.vm.tcg_threads)
     cmdline = vm.check("cat /proc/cmdline").stdout.split()
     assert ("idle=poll" in cmdline) == (vm.vm.idle == "poll")
     smp = request.config.getoption("--smp")
     if vm.vm.accel.name == "tcg" and vm.vm.tcg_threads == "multi" and smp > 1 \
             and (os.cpu_count() or 1) > 1:
-        use = _idle_cpu_use(vm)
+        use = _host_cpu_use(vm, "sleep 3", timeout=60)
         # Polling CPUs keep their host threads running; halted ones let them sleep.
         assert use > 1.3 if vm.vm.idle == "poll" else use < 0.7, f"{use:.2f} host CPUs"
