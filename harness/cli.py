@@ -57,6 +57,9 @@ TOOLS = (prepare, vmcmds, check, compare, matrix, seriescheck, mutate, bugs, bis
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM (timeout(1) forwards one beside the sender's own) must not
+    # interrupt the unwinding that closes the VM: seen leaving an atexit close half done.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(128 + signum)  # unwinds through finally: the VM is closed
 
 
