@@ -23,7 +23,7 @@ TEST_CYCLES ?= 20
 TEST_FLAVOURS ?= $(FLAVOUR),partmaster
 TOOLCHAIN ?= gcc
 # A flavour that needs clang (kernel/flavours.toml: kmsan) builds with it whatever
-# TOOLCHAIN says; deps installs clang for it too.
+# TOOLCHAIN says; deps installs clang for it too, and for make bugs (a KMSAN bug test).
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR) --toolchain $(TOOLCHAIN)
 # What the guests' idle CPUs do (README, "Guest CPUs under TCG"): halt, or poll
 # (faster MUSE requests, slower suite on this 2-core host), or auto.
@@ -31,7 +31,7 @@ GUEST_IDLE ?= halt
 VM_ARGS := --guest-idle $(GUEST_IDLE)
 APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \
-	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN))$(filter kmsan,$(FLAVOUR)),clang lld llvm)
+	build-essential kmod perl $(if $(filter clang,$(TOOLCHAIN))$(filter kmsan,$(FLAVOUR))$(filter bugs,$(MAKECMDGOALS)),clang lld llvm)
 
 .PHONY: check test deps venv lint unit prepare series-check mutate bench bugs clean torture \
 	powercut-repro matrix coverage mutate-generated peer

@@ -33,6 +33,9 @@ class Flavour:
     make_vars: tuple[str, ...] = ()
     # The toolchain the flavour's options need (kmsan: clang), whatever the run asks.
     toolchain: str = ""
+    # Tests marked for it run only when asked for by name (--flavour or --flavours):
+    # its kernel needs another toolchain or is too slow for every make check.
+    opt_in: bool = False
 
 
 def fragment_path(name: str, base: str = "") -> Path:
@@ -59,7 +62,7 @@ def load_flavours(path: Path = FLAVOURS_FILE, base: str = "") -> dict[str, Flavo
             raise ConfigError(f"{path}: flavour {name!r}: unknown toolchain {needs!r} "
                               f"(known: {', '.join(TOOLCHAINS)})")
         flavours[name] = Flavour(name, entry.get("description", ""), fragments, make_vars,
-                                 needs)
+                                 needs, bool(entry.get("opt_in", False)))
     return flavours
 
 

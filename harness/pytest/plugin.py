@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from harness.kernel.build import BuildRequest, KernelBuild, series_of
+from harness.kernel.kconfig import load_flavours
 from harness.kernel.series import subjects
 from harness.machine.rootfs import Rootfs, build_rootfs
 from harness.machine.ssh import CommandResult
@@ -194,7 +195,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=peer)
         items[:] = [it for it in items if it not in peer]
     wanted = config.getoption("--flavours")
-    if wanted:
+    if not wanted:
+        # Tests of an opt-in flavour (flavours.toml) run only when it is named.
+        opt_in = {name for name, f in load_flavours().items() if f.opt_in}
+        opt_in.discard(str(config.getoption("--flavour")))
+        dropped = [it for it in items if _flavour_of(it) in opt_in]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [it for it in items if it not in dropped]
+    else:
         allowed = {name.strip() for name in wanted.split(",")}
         dropped = [it for it in items if _flavour_of(it) not in allowed]
         if dropped:

@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from harness.kernel.build import BuildRequest
+from harness.kernel.kconfig import load_flavours
 from harness.kernel.series import read_series, subject_of, subjects
 from harness.options import DEFAULT_BASE, add_reports_opt
 from harness.paths import TEMPLATES_DIR
@@ -137,7 +138,9 @@ def check_bugs(base: str, reports: Path, k: str | None = None,
     if table_only:
         runs = {column: earlier_run(column, reports) for column, _ in COLUMNS}
     else:
-        runs = {column: run_column(column, posted, reports, base, k, timeout, flavours)
+        # Every flavour by name, opt-in ones too (kmsan): each bug's row is shown.
+        named = flavours or ",".join(load_flavours(base=base))
+        runs = {column: run_column(column, posted, reports, base, k, timeout, named)
                 for column, posted in COLUMNS}
     rows = table(bugs, {c: r["outcomes"] for c, r in runs.items()})
     data = write_reports(reports, rows, runs, {"base": base, "k": k, "finished": time.time()})

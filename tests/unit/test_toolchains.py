@@ -45,3 +45,26 @@ def test_a_flavour_names_only_known_toolchains(tmp_path: Path) -> None:
     flavours.write_text('[odd]\nfragments = ["base.config"]\ntoolchain = "icc"\n')
     with pytest.raises(ConfigError, match="flavour 'odd': unknown toolchain 'icc'"):
         load_flavours(flavours)
+
+
+def test_kmsan_tests_run_only_when_the_flavour_is_named(pytester: pytest.Pytester) -> None:
+    """An opt-in flavour (kmsan: clang, and 10 to 20 times slower) is no part of a run
+    that does not name it, so make check builds no KMSAN kernel of its own accord."""
+    assert load_flavours()["kmsan"].opt_in and not load_flavours()["debug"].opt_in
+    pytester.makepyfile(test_f='''
+import pytest
+
+@pytest.mark.flavour("kmsan")
+def test_k():
+    pass
+
+@pytest.mark.flavour("debug")
+def test_d():
+    pass
+''')
+    def selected(*args: str) -> list[str]:
+        result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
+        return sorted(line.split("::")[1] for line in result.outlines if "::" in line)
+    assert selected() == ["test_d"]
+    assert selected("--flavour=kmsan") == ["test_d", "test_k"]
+    assert selected("--flavours=default,kmsan") == ["test_k"]
