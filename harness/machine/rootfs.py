@@ -40,6 +40,8 @@ GUEST = {
     "modules_tag": "modules",
     "marker": "MUSE-HARNESS:",
     "init": "/sbin/muse-harness-init",
+    # bookworm's python3: the host writes bytecode for the guest when it runs the same.
+    "python": "3.11",
 }
 
 

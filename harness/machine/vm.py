@@ -28,6 +28,7 @@ from harness.kernel.build import KernelBuild
 from harness.machine.accel import Accel, accel_option, choose_accel, guest_idle
 from harness.machine.accel import tcg_threads as tcg_threads_for
 from harness.machine.console import Console
+from harness.machine.guestcode import compile_for_guest
 from harness.machine.qemu import x86_64
 from harness.machine.rootfs import GUEST, Rootfs
 from harness.machine.ssh import CommandResult, GuestProcess, GuestSSH
@@ -121,6 +122,7 @@ class VM:
 
     def _launch(self) -> None:
         self.boots += 1
+        compile_for_guest()
         port = free_port()
         shares = [x86_64.Share(GUEST["harness_tag"], REPO)]
         if self.kernel.modules:

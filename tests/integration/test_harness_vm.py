@@ -11,6 +11,8 @@ import pytest
 from harness.errors import VMError
 from harness.kernel.build import KernelBuild
 from harness.machine.accel import guest_idle
+from harness.machine.guestcode import host_is_guest_python
+from harness.machine.rootfs import GUEST
 from harness.pytest.testguest import TestGuest
 
 
@@ -82,6 +84,20 @@ def test_stdin_reaches_the_command(vm: TestGuest) -> None:
 def test_checkout_guest_package_is_importable(vm: TestGuest) -> None:
     result = vm.check("python3 -c 'import guest, os; print(os.path.dirname(guest.__file__))'")
     assert result.stdout.strip() == "/mnt/harness/guest"
+
+
+def test_guest_python_loads_the_hosts_bytecode_from_a_cached_share(vm: TestGuest) -> None:
+    """python3 starts take the guest modules' bytecode the host wrote (no compiling in the
+    guest) from the checkout's share, which the guest caches (cache=loose)."""
+    options = vm.check("awk '$2 == \"/mnt/harness\" {print $4}' /proc/mounts").stdout
+    # 6.1 names the mode, 6.12 prints its flags (loose: 0xf).
+    assert {"cache=loose", "cache=0xf"} & set(options.strip().split(",")), options
+    if not host_is_guest_python():
+        pytest.skip(f"the host's Python is not the guest's {GUEST['python']}: no bytecode")
+    loaded = vm.check("python3 -v -c 'import guest.muse.cli' 2>&1").stdout
+    tag = "cpython-" + GUEST["python"].replace(".", "")
+    pyc = f"/mnt/harness/guest/muse/__pycache__/cli.{tag}.pyc"
+    assert f"code object from '{pyc}'" in loaded, loaded[-2000:]
 
 
 def test_hanging_command_is_killed_at_its_timeout(vm: TestGuest) -> None:
