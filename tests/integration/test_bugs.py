@@ -61,16 +61,22 @@ def serve_with_control(muse: MuseServers, extra: str = "") -> str:
     return muse.start(f"{NAND} --control {CTL} {extra}").mtd.dev
 
 
-def registration(vm: TestGuest, args: str, timeout: float = 180) -> tuple[str, str]:
+def registration(vm: TestGuest, args: str, timeout: float = 180,
+                 splat_ends: bool = False) -> tuple[str, str]:
     """Start a server and tell whether the kernel registered its device ('registered',
-    then the server is stopped) or refused it ('exit N')."""
+    then the server is stopped) or refused it ('exit N'). With splat_ends, a kernel
+    report on the console ends the wait at once ('splat'): a crashed init work never
+    answers the server."""
     proc = vm.spawn(contract.serve_command(args))
+    assert vm.vm.console is not None
     deadline = time.monotonic() + timeout
     while proc.running():
         if contract.is_ready(proc.text()):
             vm.run(f"kill -TERM {proc.pid}")
             proc.wait(60)
             return "registered", proc.text()
+        if splat_ends and vm.vm.console.splats_between(vm.start, None):
+            return "splat", proc.text()
         assert time.monotonic() < deadline, f"server undecided after {timeout} s:\n{proc.text()}"
         with contextlib.suppress(GuestTimeout):
             proc.wait(0.5)
@@ -256,25 +262,6 @@ def test_init_many_partitions(vm: TestGuest) -> None:
     wait_no_mtds(vm)
 
 
-def registration_or_splat(vm: TestGuest, args: str, timeout: float = 600) -> tuple[str, str]:
-    """registration(), but a kernel report on the console ends the wait at once
-    ('splat'): a crashed init work never answers the server."""
-    proc = vm.spawn(contract.serve_command(args))
-    assert vm.vm.console is not None
-    deadline = time.monotonic() + timeout
-    while proc.running():
-        if contract.is_ready(proc.text()):
-            vm.run(f"kill -TERM {proc.pid}")
-            proc.wait(60)
-            return "registered", proc.text()
-        if vm.vm.console.splats_between(vm.start, None):
-            return "splat", proc.text()
-        assert time.monotonic() < deadline, f"server undecided after {timeout} s:\n{proc.text()}"
-        with contextlib.suppress(GuestTimeout):
-            proc.wait(0.5)
-    return f"exit {proc.wait(10)}", proc.text()
-
-
 @pytest.mark.flavour("kmsan")
 def test_init_partitions_stack_kmsan(vm: TestGuest) -> None:
     # cmdlinepart's newpart() nested a call per partition: 272 bytes of stack each with
@@ -283,8 +270,9 @@ def test_init_partitions_stack_kmsan(vm: TestGuest) -> None:
     # CONFIG_VMAP_STACK, so the overrun hits the guard page at once instead of
     # corrupting the memory below by luck. Fix 0127 parses in a loop. Registering 64
     # partitions takes about 3 minutes under KMSAN (2 s each).
-    verdict, output = registration_or_splat(
-        vm, f"{NAND} --size 8MiB --register-timeout 590 --parts {'128k,' * 63}128k")
+    verdict, output = registration(
+        vm, f"{NAND} --size 8MiB --register-timeout 590 --parts {'128k,' * 63}128k",
+        timeout=600, splat_ends=True)
     assert verdict == "registered", f"64 partitions: {verdict}\n{output}"
     wait_no_mtds(vm, timeout=120)
 
