@@ -110,6 +110,11 @@ class BuildRequest:
             name += f"-{self.build_as or 'extra'}"
         elif self.series:
             name += "-series"       # every revision of a series from elsewhere
+        if self.upto is not None and not self.build_as:
+            # Every --upto N shares one directory of its own, like a bisect: a step
+            # built into the flavour's directory replaced the kernel and modules a
+            # running VM of that flavour was using.
+            name += "-upto"
         if self.kernel_src:
             path = str(self.kernel_src.expanduser().resolve())
             name += "-user-" + hashlib.sha256(path.encode()).hexdigest()[:8]

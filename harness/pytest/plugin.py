@@ -186,29 +186,30 @@ def _spec_of(item: pytest.Item) -> VMSpec:
                   item.get_closest_marker("parallel_cpus") is not None)
 
 
+def _deselect(config: pytest.Config, items: list[pytest.Item],
+              drop: Callable[[pytest.Item], bool]) -> None:
+    """Report the items drop() picks as deselected and remove them from items."""
+    dropped = [it for it in items if drop(it)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [it for it in items if not drop(it)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The peer run takes its own time budget (muse-harness peer): only its few quick
     # cases are part of every run.
-    peer = [it for it in items if it.get_closest_marker("peer")
-            and not it.get_closest_marker("peer_quick")]
-    if peer and not config.getoption("--peer"):
-        config.hook.pytest_deselected(items=peer)
-        items[:] = [it for it in items if it not in peer]
+    if not config.getoption("--peer"):
+        _deselect(config, items, lambda it: bool(it.get_closest_marker("peer"))
+                  and not it.get_closest_marker("peer_quick"))
     wanted = config.getoption("--flavours")
     if not wanted:
         # Tests of an opt-in flavour (flavours.toml) run only when it is named.
         opt_in = {name for name, f in load_flavours().items() if f.opt_in}
         opt_in.discard(str(config.getoption("--flavour")))
-        dropped = [it for it in items if _flavour_of(it) in opt_in]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [it for it in items if it not in dropped]
+        _deselect(config, items, lambda it: _flavour_of(it) in opt_in)
     else:
         allowed = {name.strip() for name in wanted.split(",")}
-        dropped = [it for it in items if _flavour_of(it) not in allowed]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [it for it in items if _flavour_of(it) in allowed]
+        _deselect(config, items, lambda it: _flavour_of(it) not in allowed)
     outcomes.mark_known(config, items, _flavour_of)
     # Tests of one VM spec run back to back, so a worker boots each one once.
     default = config.getoption("--flavour")
