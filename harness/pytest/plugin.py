@@ -301,6 +301,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         guest = item.stash.get(GUEST_KEY, None)
         if guest is not None:
             aftermath = guest.finish()
+            item.user_properties += guest.ledger.properties()
             if guest.gcov:
                 _save_gcov(item, guest)
             _pool(item.config).release(aftermath, failure is not None)

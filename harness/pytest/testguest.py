@@ -4,7 +4,7 @@ TestGuest brackets a test with markers in the guest's kmsg, so that the
 console slice between them is that test's. Its finish() kills what the test
 left running, waits until nothing holds muse, scans kmemleak and returns the
 test's Aftermath (harness.verdict.aftermath): the one record the pool and the
-plugin judge the test by.
+plugin judge the test by. Its Ledger says where the test's time went.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import time
+from dataclasses import dataclass
 
 from harness.errors import HarnessError, VMError
 from harness.machine.ssh import CommandResult, GuestProcess
@@ -25,6 +26,32 @@ from harness.verdict.leftovers import SETTLE_SECONDS, parse_pinned, settle_comma
 GCOV_RESET = "python3 -m guest.gcov reset"
 GCOV_DUMP = "python3 -m guest.gcov dump"
 GCOV_PROBE = "test -d /sys/kernel/debug/gcov && echo gcov"
+
+
+@dataclass
+class Ledger:
+    """Where a test's time went on the guest's side, for the JUnit file: the suite's
+    MUSE-heavy tests are not bound by MUSE requests (issue 23), so what is it?"""
+
+    commands: int = 0               # run() and check(): SSH commands waited for
+    command_seconds: float = 0.0
+    slowest: str = ""               # the longest command, with its seconds
+    slowest_seconds: float = 0.0
+    spawned: int = 0                # processes started in the background
+    end_seconds: float = 0.0        # finish(): settle, kmemleak, gcov, the end marker
+
+    def record(self, command: str, seconds: float) -> None:
+        self.commands += 1
+        self.command_seconds += seconds
+        if seconds > self.slowest_seconds:
+            self.slowest, self.slowest_seconds = command[:120], seconds
+
+    def properties(self) -> list[tuple[str, str]]:
+        return [("guest_commands", str(self.commands)),
+                ("guest_command_seconds", f"{self.command_seconds:.2f}"),
+                ("guest_slowest_command", f"{self.slowest_seconds:.2f} s: {self.slowest}"),
+                ("guest_spawned", str(self.spawned)),
+                ("end_seconds", f"{self.end_seconds:.2f}")]
 
 
 class TestGuest:
@@ -51,6 +78,7 @@ class TestGuest:
         self.kmemleak_error = ""
         self.kmemleak_scanned = False   # the test scanned itself (last): finish() need not
         self.aftermath: Aftermath | None = None   # set once by finish()
+        self.ledger = Ledger()
 
     @property
     def console(self) -> str:
@@ -64,10 +92,13 @@ class TestGuest:
 
     def run(self, command: str, timeout: float | None = None, *,
             stdin: bytes | None = None) -> CommandResult:
+        started = time.monotonic()
         try:
             return self.vm.run(command, timeout, stdin=stdin)
         except HarnessError as exc:
             raise self._fatal(exc) from None
+        finally:
+            self.ledger.record(command, time.monotonic() - started)
 
     def check(self, command: str, timeout: float | None = None) -> CommandResult:
         """run() that fails the test unless the command exits 0."""
@@ -82,11 +113,13 @@ class TestGuest:
         except HarnessError as exc:
             raise self._fatal(exc) from None
         self.processes.append(proc)
+        self.ledger.spawned += 1
         return proc
 
     def finish(self) -> Aftermath:
         """Stop what the test left running, check that nothing holds muse any more,
         scan kmemleak, write the end marker; the test's aftermath."""
+        started = time.monotonic()
         live = [p.pid for p in self.processes if p.running()]
         pinned, broken = None, ""
         try:
@@ -108,6 +141,7 @@ class TestGuest:
             leaks=tuple(self.leaks), leak_report=self.leak_report,
             kmemleak_error=self.kmemleak_error, pinned=pinned,
             vm_error=self.vm_error, broken=broken)
+        self.ledger.end_seconds = time.monotonic() - started
         return self.aftermath
 
     def _collect_gcov(self) -> None:

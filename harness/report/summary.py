@@ -10,12 +10,27 @@ from typing import Any
 import jinja2
 
 from harness.paths import TEMPLATES_DIR
-from harness.report.junit import class_counts, junit_counts, junit_records
+from harness.report.junit import Record, class_counts, junit_counts, junit_records
 from harness.verdict.outcome import PASSED, SKIPPED, exit_code
 
 
 def sessions(reports: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(reports.glob("session-*.json"))]
+
+
+def time_split(records: dict[str, Record], boots: list[float]) -> dict[str, float]:
+    """Where the tests' time went, from each test's ledger (testguest.Ledger): waiting
+    for guest commands, the ends of tests, boots; the rest is the host's own work and
+    the tests' waits on spawned processes."""
+    def total(name: str) -> float:
+        return round(sum(float(r.properties.get(name) or 0) for r in records.values()), 1)
+
+    tests = round(sum(r.seconds for r in records.values()), 1)
+    split = {"tests": tests, "guest_commands": total("guest_command_seconds"),
+             "test_ends": total("end_seconds"), "boots": round(sum(boots), 1)}
+    split["rest"] = round(tests - split["guest_commands"] - split["test_ends"]
+                          - split["boots"], 1)
+    return split
 
 
 def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +51,7 @@ def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
         accel_reason=next((w["accel_reason"] for w in workers if w.get("accel_reason")), None),
         boot_seconds=boots,
         boot_seconds_median=statistics.median(boots) if boots else None,
+        time_split=time_split(records, boots),
         workers=len(workers),
     )
     (reports / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -52,3 +52,29 @@ def test_summary_carries_classes_and_reasons(tmp_path: Path) -> None:
     assert by_test["test_vm_never_booted"]["class"] == "error-infra"
     report = (tmp_path / "report.md").read_text()
     assert "| `test_f.py::test_ssh_died` | error-infra | VMError: the SSH connection" in report
+
+
+LEDGERS = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="2">
+<testcase classname="t" name="heavy" time="40.0"><properties>
+<property name="guest_command_seconds" value="25.5"/><property name="end_seconds" value="3.0"/>
+</properties></testcase>
+<testcase classname="t" name="light" time="12.0"><properties>
+<property name="guest_command_seconds" value="4.5"/><property name="end_seconds" value="1.0"/>
+</properties></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_the_summary_splits_the_tests_time_by_their_ledgers(tmp_path: Path) -> None:
+    (tmp_path / "junit.xml").write_text(LEDGERS)
+    (tmp_path / "session-gw0.json").write_text(json.dumps({"boot_seconds": [6.0]}))
+    summary = write_summary(tmp_path, {"base": "6.12", "flavour": "default", "as_posted": False,
+                                       "kernel": {"release": "6.12", "origin": "o",
+                                                  "patches": [], "rebuilt": False,
+                                                  "seconds": 1},
+                                       "wall_seconds": 60.0})
+    assert summary["time_split"] == {"tests": 52.0, "guest_commands": 30.0, "test_ends": 4.0,
+                                     "boots": 6.0, "rest": 12.0}
+    assert "guest commands 30.0 s, ends of tests 4.0 s, boots 6.0 s, the rest 12.0 s" \
+        in (tmp_path / "report.md").read_text()
