@@ -1,7 +1,10 @@
-"""python3 -m guest.muse: see cli.py."""
+"""python3 -m guest.muse: see cli.py; ctl goes to its client alone (ctl.py says why)."""
 
 import sys
 
-from .cli import main
+if sys.argv[1:2] == ["ctl"]:
+    from .ctl import main
+else:
+    from .cli import main
 
 sys.exit(main())

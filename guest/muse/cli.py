@@ -39,9 +39,9 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn
 
 from . import ctl, injection, mtdabi, replay
+from .cliparser import PROG, Parser
 from .ecc import SCHEMES, check_ecc
 from .errors import ConfigError, DeviceUnavailable
 from .geometry import (
@@ -70,13 +70,6 @@ Images: raw = data only, OOB in IMAGE.oob; raw+oob = each page followed by its
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # Exit 1, keeping 2 for "/dev/muse unavailable".
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_CONFIG, f"muse: error: {message}\n")
-
-
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"muse: {record.levelname.lower()}: {record.getMessage()}" + (
@@ -85,8 +78,8 @@ class _Formatter(logging.Formatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python3 -m guest.muse",
+    parser = Parser(
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -186,19 +186,3 @@ def _listening(path: str) -> bool:
         except OSError:
             return False
     return True
-
-
-def request(path: str, message: dict[str, object], timeout: float = 10.0) -> Reply:
-    """Send one request to a control socket and return its reply (OSError if unreachable)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        with sock.makefile("rb") as replies:
-            line = replies.readline()
-    if not line:
-        raise ConnectionError(f"{path} closed the connection without replying")
-    reply = json.loads(line)
-    if not isinstance(reply, dict):
-        raise ConnectionError(f"{path} sent {line!r}, not a JSON object")
-    return reply

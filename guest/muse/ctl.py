@@ -16,21 +16,25 @@
 Prints the reply (one JSON object) on stdout. Exit codes: 0 the server
 accepted the request; 1 bad arguments or the server refused (the reply says
 why); 2 the socket could not be reached.
+
+`python3 -m guest.muse ctl` imports this module and what it needs alone, not
+the server's: a test runs ctl dozens of times, and under TCG every module a
+guest Python start imports costs it (issue 23).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 from typing import Any
 
-from .control import request
+from .cliparser import EXIT_BAD_ARGUMENTS, PROG, Parser
 from .errors import ConfigError
-from .faultconfig import parse_assignments
 
 EXIT_OK = 0
-EXIT_REFUSED = 1
+EXIT_REFUSED = EXIT_BAD_ARGUMENTS
 EXIT_UNREACHABLE = 2
 COMMANDS = ("get", "set", "clear", "stats", "powercut", "hostile", "send")
 
@@ -52,10 +56,28 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     )
 
 
+def request(path: str, message: dict[str, object], timeout: float = 10.0) -> dict[str, object]:
+    """Send one request to a control socket and return its reply (OSError if unreachable)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        with sock.makefile("rb") as replies:
+            line = replies.readline()
+    if not line:
+        raise ConnectionError(f"{path} closed the connection without replying")
+    reply = json.loads(line)
+    if not isinstance(reply, dict):
+        raise ConnectionError(f"{path} sent {line!r}, not a JSON object")
+    return reply
+
+
 def build_request(action: str, args: list[str]) -> dict[str, object]:
     if action == "set":
         if not args:
             raise ConfigError("set needs KEY=VALUE arguments")
+        from .faultconfig import parse_assignments  # only set needs it (module doc)
+
         return {"cmd": "set", "faults": dict(parse_assignments(args))}
     if action == "powercut":
         if len(args) != 1:
@@ -101,3 +123,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     print(json.dumps(reply, sort_keys=True))
     return EXIT_OK if reply.get("ok") else EXIT_REFUSED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m guest.muse ctl ...` without the server's command line."""
+    parser = Parser(prog=PROG)
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))

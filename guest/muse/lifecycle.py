@@ -23,6 +23,7 @@ from types import FrameType
 from typing import TextIO
 
 from ..contract import READY_LINE, RegisteredMtd
+from .cliparser import EXIT_BAD_ARGUMENTS
 from .control import Commands, ControlServer
 from .devices import Device, FlashOps, make_device
 from .devices.trivial import TrivialDevice
@@ -40,7 +41,7 @@ from .stores import open_store
 log = logging.getLogger("muse")
 
 EXIT_OK = 0
-EXIT_CONFIG = 1
+EXIT_CONFIG = EXIT_BAD_ARGUMENTS       # also a bad geometry or image
 EXIT_NO_DEVICE = 2
 EXIT_REJECTED = 3
 EXIT_PROTOCOL = 4

@@ -289,6 +289,23 @@ def test_help_documents_the_contract():
         assert needle in result.stdout
 
 
+def test_ctl_starts_without_the_servers_modules(tmp_path: Path) -> None:
+    """ctl runs dozens of times a test, and a guest Python start under TCG pays for
+    every module: the client imports none of the server's."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "guest.muse", "ctl",
+                             "--control", str(tmp_path / "none"), "get"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "cannot talk to" in result.stderr, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}  # fmt: skip
+    assert "guest.muse.ctl" in imported
+    assert not imported & {"guest.muse.cli", "guest.muse.lifecycle", "guest.muse.session",
+                           "guest.muse.devices", "guest.muse.faultconfig"}, sorted(imported)
+    bad = subprocess.run([sys.executable, "-m", "guest.muse", "ctl", "--control", "x", "odd"],
+                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "invalid choice: 'odd'" in bad.stderr
+
+
 # -- the registration watcher on its own
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from guest.muse import cli
 from guest.muse import protocol as p
-from guest.muse.control import Controller, ControlServer, request
+from guest.muse.control import Controller, ControlServer
+from guest.muse.ctl import request
 from guest.muse.devices import NandDevice, make_device
 from guest.muse.devices.faulty import FaultLayer
 from guest.muse.devices.powercut import PowerCutLayer

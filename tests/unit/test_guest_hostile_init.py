@@ -13,7 +13,7 @@ import pytest
 
 from guest.muse import cli, lifecycle, mtdabi
 from guest.muse import protocol as p
-from guest.muse.control import request
+from guest.muse.ctl import request
 from guest.muse.devices import make_device
 from guest.muse.devices.trivial import TrivialDevice
 from guest.muse.errors import ConfigError
