@@ -17,6 +17,7 @@ Modules:
   stats         per-opcode counters, JSON dumps
   lifecycle     process wiring: signals, shutdown, exit codes
   cli           argument parsing
+  cliparser     the parser every command shares (bad arguments exit 1)
   fakekernel    the kernel's side of the protocol, for tests over a socketpair
 Faults and power cuts (FAULTS.md):
   faultconfig   fault settings, KEY=VALUE / JSON parsing, nandsim mapping
