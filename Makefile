@@ -27,7 +27,7 @@ TOOLCHAIN ?= gcc
 HARNESS_ARGS := --base $(BASE) --flavour $(FLAVOUR) --toolchain $(TOOLCHAIN)
 # What the guests' idle CPUs do (README, "Guest CPUs under TCG"): halt, or poll
 # (faster MUSE requests, slower suite on this 2-core host), or auto.
-GUEST_IDLE ?= halt
+GUEST_IDLE ?= auto
 VM_ARGS := --guest-idle $(GUEST_IDLE)
 APT_PACKAGES := linux-source-6.1 linux-source-6.12 qemu-system-x86 qemu-utils mmdebstrap ccache flex bison \
 	libelf-dev libssl-dev bc cpio rsync e2fsprogs openssh-client python3-venv git \

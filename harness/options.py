@@ -29,10 +29,11 @@ TCG_THREADS = ("multi", "single")
 DEFAULT_TCG_THREADS = "multi"
 # What an idle guest CPU does (harness.machine.accel.guest_idle() says why it matters).
 GUEST_IDLE = ("auto", "halt", "poll")
-# halt: polling made MUSE requests 1.5 to 2 times faster in the bench, but the
-# suite's MUSE-heavy files 19 to 43 % slower (the spinning vCPUs take the host
-# cores QEMU's I/O thread, SSH and pytest need).
-DEFAULT_GUEST_IDLE = "halt"
+# auto: polling makes MUSE requests 1.5 to 3 times faster in the bench. Once the
+# guest stopped reading its Python over uncached 9p (issue 23), it cost the suite's
+# MUSE-heavy files 2 to 3 %, within their spread (it had cost 19 to 43 %: the
+# spinning vCPUs took the host cores QEMU's I/O thread needed).
+DEFAULT_GUEST_IDLE = "auto"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ VM_OPTS = (
                                        "host thread sleeps), poll (idle=poll: it spins, so "
                                        "MUSE requests run 1.4 to 3 times faster on 2 vCPUs "
                                        "and the VM keeps a host core per vCPU busy), auto "
-                                       "(poll when one VM runs at a time); default halt"}),
+                                       "(poll when one VM runs at a time); default auto"}),
 )
 REPORTS_OPT = Option(("--reports",), {"type": Path, "default": DEFAULT_REPORTS,
                                       "help": "where reports and console logs go"})

@@ -31,7 +31,7 @@ def test_the_mode_reaches_qemus_command_line(tmp_path) -> None:
 
 
 def test_guest_idle_polls_only_for_a_vm_alone_under_tcg() -> None:
-    assert DEFAULT_GUEST_IDLE == "halt"
+    assert DEFAULT_GUEST_IDLE == "auto"
     assert guest_idle("auto", "tcg", alone=True) == "poll"
     assert guest_idle("auto", "tcg", alone=False) == "halt"    # beside other VMs
     assert guest_idle("auto", "kvm", alone=True) == "halt"     # the host polls for KVM
