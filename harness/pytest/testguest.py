@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.errors import HarnessError, VMError
 from harness.machine.ssh import CommandResult, GuestProcess
@@ -39,19 +40,34 @@ class Ledger:
     slowest_seconds: float = 0.0
     spawned: int = 0                # processes started in the background
     end_seconds: float = 0.0        # finish(): settle, kmemleak, gcov, the end marker
+    programs: dict[str, list[float]] = field(default_factory=dict)   # program: [runs, s]
 
     def record(self, command: str, seconds: float) -> None:
         self.commands += 1
         self.command_seconds += seconds
         if seconds > self.slowest_seconds:
             self.slowest, self.slowest_seconds = command[:120], seconds
+        runs = self.programs.setdefault(program(command), [0, 0.0])
+        runs[0] += 1
+        runs[1] += seconds
 
     def properties(self) -> list[tuple[str, str]]:
         return [("guest_commands", str(self.commands)),
                 ("guest_command_seconds", f"{self.command_seconds:.2f}"),
                 ("guest_slowest_command", f"{self.slowest_seconds:.2f} s: {self.slowest}"),
                 ("guest_spawned", str(self.spawned)),
-                ("end_seconds", f"{self.end_seconds:.2f}")]
+                ("end_seconds", f"{self.end_seconds:.2f}"),
+                ("guest_programs", json.dumps(
+                    {name: [int(n), round(t, 2)] for name, (n, t) in self.programs.items()}))]
+
+
+def program(command: str) -> str:
+    """What a command runs, as the ledger sums it: "python3 -m guest.muse ctl",
+    "mount", "set" for a script."""
+    words = command.split()
+    if words[:2] == ["python3", "-m"] and len(words) > 2:
+        return " ".join(words[:3] + [w for w in words[3:4] if not w.startswith("-")])
+    return words[0] if words else ""
 
 
 class TestGuest:

@@ -33,6 +33,19 @@ def time_split(records: dict[str, Record], boots: list[float]) -> dict[str, floa
     return split
 
 
+def guest_programs(records: dict[str, Record], top: int = 10) -> list[dict[str, Any]]:
+    """The guest programs the tests waited on longest, summed over the run's ledgers."""
+    runs: dict[str, list[float]] = {}
+    for record in records.values():
+        for name, (n, seconds) in json.loads(record.properties.get("guest_programs")
+                                             or "{}").items():
+            total = runs.setdefault(name, [0, 0.0])
+            total[0] += n
+            total[1] += seconds
+    ranked = sorted(runs.items(), key=lambda item: -item[1][1])[:top]
+    return [{"program": name, "runs": int(n), "seconds": round(t, 1)} for name, (n, t) in ranked]
+
+
 def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
     junit = reports / "junit.xml"
     records = junit_records(junit)
@@ -52,6 +65,7 @@ def write_summary(reports: Path, facts: dict[str, Any]) -> dict[str, Any]:
         boot_seconds=boots,
         boot_seconds_median=statistics.median(boots) if boots else None,
         time_split=time_split(records, boots),
+        guest_programs=guest_programs(records),
         workers=len(workers),
     )
     (reports / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

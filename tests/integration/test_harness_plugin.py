@@ -55,6 +55,7 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
         "test_inner.py::test_clean_after_warning"].properties
     assert ledger["guest_commands"] == "1" and ledger["guest_slowest_command"].endswith(": true")
     assert float(ledger["guest_command_seconds"]) > 0 and float(ledger["end_seconds"]) > 0
+    assert list(json.loads(ledger["guest_programs"])) == ["true"]
     text = result.stdout.str()
     assert "FAILED test_inner.py::test_warns" in text
     assert "kernel splat during the test (WARNING" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.pytest.testguest import Ledger, program
 from harness.report.summary import write_summary
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -58,9 +59,12 @@ LEDGERS = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="2">
 <testcase classname="t" name="heavy" time="40.0"><properties>
 <property name="guest_command_seconds" value="25.5"/><property name="end_seconds" value="3.0"/>
+<property name="guest_programs"
+ value='{"python3 -m guest.muse ctl": [20, 14.5], "mount": [2, 11.0]}'/>
 </properties></testcase>
 <testcase classname="t" name="light" time="12.0"><properties>
 <property name="guest_command_seconds" value="4.5"/><property name="end_seconds" value="1.0"/>
+<property name="guest_programs" value='{"python3 -m guest.muse ctl": [3, 4.5]}'/>
 </properties></testcase>
 </testsuite></testsuites>
 """
@@ -76,5 +80,24 @@ def test_the_summary_splits_the_tests_time_by_their_ledgers(tmp_path: Path) -> N
                                        "wall_seconds": 60.0})
     assert summary["time_split"] == {"tests": 52.0, "guest_commands": 30.0, "test_ends": 4.0,
                                      "boots": 6.0, "rest": 12.0}
-    assert "guest commands 30.0 s, ends of tests 4.0 s, boots 6.0 s, the rest 12.0 s" \
-        in (tmp_path / "report.md").read_text()
+    assert summary["guest_programs"] == [
+        {"program": "python3 -m guest.muse ctl", "runs": 23, "seconds": 19.0},
+        {"program": "mount", "runs": 2, "seconds": 11.0}]
+    report = (tmp_path / "report.md").read_text()
+    assert "guest commands 30.0 s, ends of tests 4.0 s, boots 6.0 s, the rest 12.0 s" in report
+    assert "| `python3 -m guest.muse ctl` | 23 | 19.0 |" in report
+
+
+def test_the_ledger_sums_by_program() -> None:
+    ledger = Ledger()
+    for command, seconds in (("python3 -m guest.muse ctl --control /c get", 0.5),
+                             ("python3 -m guest.muse ctl --control /c stats", 0.25),
+                             ("python3 -m guest.stallprobe --timeout 3", 1.0),
+                             ("mount -t ubifs ubi0:v /mnt", 2.0)):
+        ledger.record(command, seconds)
+    assert ledger.programs == {"python3 -m guest.muse ctl": [2, 0.75],
+                               "python3 -m guest.stallprobe": [1, 1.0], "mount": [1, 2.0]}
+    props = dict(ledger.properties())
+    assert props["guest_commands"] == "4" and props["guest_command_seconds"] == "3.75"
+    assert props["guest_slowest_command"] == "2.00 s: mount -t ubifs ubi0:v /mnt"
+    assert program("") == "" and program("set -e\nfor i in 1 2; do x; done") == "set"
