@@ -45,13 +45,12 @@ def test_splat_and_dead_vm_fail_the_test_and_next_test_gets_a_fresh_vm(
     pytester.makepyfile(test_inner=INNER)
     args = [f"--base={pytestconfig.getoption('--base')}",
             f"--flavour={pytestconfig.getoption('--flavour')}",
-            f"--reports={pytester.path / 'reports'}", "-p", "no:cacheprovider", "-rA",
-            f"--junitxml={pytester.path / 'junit.xml'}"]
+            f"--reports={pytester.path / 'reports'}", "-p", "no:cacheprovider", "-rA"]
     result = pytester.runpytest_subprocess(*args, timeout=900)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 3 and outcomes.get("failed") == 2, result.stdout.str()
     # Each VM test's ledger: its one command, and the time its end took.
-    ledger = junit_records(pytester.path / "junit.xml")[
+    ledger = junit_records(pytester.path / "reports" / "junit.xml")[
         "test_inner.py::test_clean_after_warning"].properties
     assert ledger["guest_commands"] == "1" and ledger["guest_slowest_command"].endswith(": true")
     assert float(ledger["guest_command_seconds"]) > 0 and float(ledger["end_seconds"]) > 0
